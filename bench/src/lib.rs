@@ -1,0 +1,1 @@
+//! Load generator and comparison harness (not built yet: see the bench issue).

@@ -1,0 +1,1 @@
+//! Opening handshake (to be written).

@@ -1,0 +1,1 @@
+//! Unmasking kernels (to be written).

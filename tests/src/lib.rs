@@ -1,0 +1,1 @@
+//! Autobahn-style conformance runner (not built yet: see the tests issue).
