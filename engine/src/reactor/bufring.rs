@@ -1,0 +1,130 @@
+//! A provided-buffer ring (`IORING_REGISTER_PBUF_RING`, Linux 5.19) that the
+//! kernel picks receive buffers from.
+//!
+//! Two anonymous mappings: the ring of `io_uring_buf` entries (page aligned,
+//! as the kernel requires) and the buffer memory itself (`entries × size`).
+//! We are the producer: we write an entry, then publish the new tail with a
+//! `Release` store so the kernel (the consumer) never sees the tail before the
+//! entry it covers. The kernel tells us which buffer it filled through the
+//! completion's buffer id; we hand that buffer back with [`BufRing::recycle`]
+//! as soon as the connection is done with it.
+
+use std::io;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::types::BufRingEntry;
+
+use super::sys::Mmap;
+
+/// A registered buffer ring and its buffers.
+///
+/// Invariants: `entries` is a power of two ≤ 32768; every buffer id in
+/// `0..entries` is either in the ring (kernel may fill it) or held by exactly
+/// one completion being processed (and then recycled exactly once).
+pub(crate) struct BufRing {
+    ring: Mmap,
+    bufs: Mmap,
+    entries: u16,
+    buf_size: u32,
+    /// Our local copy of the tail; the kernel only reads the published one.
+    tail: u16,
+    /// Buffer group id the ring is registered under.
+    pub(crate) bgid: u16,
+}
+
+impl BufRing {
+    /// Allocate `entries` buffers of `buf_size` bytes and fill the ring with
+    /// all of them. Register it with [`BufRing::register`] before use.
+    pub(crate) fn new(entries: u16, buf_size: u32, bgid: u16) -> io::Result<Self> {
+        if !entries.is_power_of_two() || entries > 32768 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "buffer ring size must be a power of two ≤ 32768"));
+        }
+        let ring = Mmap::anon(entries as usize * std::mem::size_of::<BufRingEntry>())?;
+        let bufs = Mmap::anon(entries as usize * buf_size as usize)?;
+        let mut this = Self { ring, bufs, entries, buf_size, tail: 0, bgid };
+        for bid in 0..entries {
+            this.push(bid);
+        }
+        this.publish();
+        Ok(this)
+    }
+
+    /// Register the ring with the kernel under `self.bgid`.
+    pub(crate) fn register(&self, submitter: &io_uring::Submitter<'_>) -> io::Result<()> {
+        // SAFETY: the ring memory is page aligned (mmap), holds `entries`
+        // entries and lives as long as `self`; the owner unregisters (or drops
+        // the io_uring) before dropping `self` — see `UringReactor`'s field order.
+        unsafe { submitter.register_buf_ring_with_flags(self.ring.ptr() as u64, self.entries, self.bgid, 0) }
+    }
+
+    /// Size of each buffer.
+    pub(crate) fn buf_size(&self) -> u32 {
+        self.buf_size
+    }
+
+    /// Pointer to buffer `bid`'s memory.
+    pub(crate) fn buf_ptr(&self, bid: u16) -> *mut u8 {
+        debug_assert!(bid < self.entries);
+        // SAFETY: bid < entries, so the offset stays inside the `bufs` mapping.
+        unsafe { self.bufs.ptr().add(bid as usize * self.buf_size as usize) }
+    }
+
+    fn push(&mut self, bid: u16) {
+        let mask = self.entries - 1;
+        let idx = (self.tail & mask) as usize;
+        // SAFETY: idx < entries, inside the ring mapping. Only the addr, len and
+        // bid fields are written: in entry 0 the `resv` field is the shared
+        // tail, which must not be clobbered.
+        unsafe {
+            let entry = &mut *(self.ring.ptr() as *mut BufRingEntry).add(idx);
+            entry.set_addr(self.buf_ptr(bid) as u64);
+            entry.set_len(self.buf_size);
+            entry.set_bid(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    fn publish(&self) {
+        // SAFETY: the tail lives in entry 0's `resv` field of our page-aligned
+        // ring. `Release` orders the entry writes above before the tail the
+        // kernel reads with an acquire load.
+        unsafe {
+            let tail = BufRingEntry::tail(self.ring.ptr() as *const BufRingEntry) as *const AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+
+    /// Give buffer `bid` back to the kernel.
+    pub(crate) fn recycle(&mut self, bid: u16) {
+        self.push(bid);
+        self.publish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_checked() {
+        assert!(BufRing::new(3, 4096, 0).is_err());
+        assert!(BufRing::new(0, 4096, 0).is_err());
+        let r = BufRing::new(8, 4096, 0).unwrap();
+        assert_eq!(r.tail, 8);
+        // Distinct, non-overlapping buffers.
+        assert_eq!(r.buf_ptr(1) as usize - r.buf_ptr(0) as usize, 4096);
+    }
+
+    #[test]
+    fn recycle_advances_the_published_tail() {
+        let mut r = BufRing::new(4, 64, 0).unwrap();
+        r.recycle(2);
+        // SAFETY: reading our own ring's tail field.
+        let t = unsafe { *BufRingEntry::tail(r.ring.ptr() as *const BufRingEntry) };
+        assert_eq!(t, 5);
+        // Entry 0 was rewritten with bid 2 but its tail survived.
+        // SAFETY: entry 0 is inside the ring mapping.
+        let e0 = unsafe { &*(r.ring.ptr() as *const BufRingEntry) };
+        assert_eq!(e0.bid(), 2);
+    }
+}

@@ -1,0 +1,298 @@
+//! The epoll backend: the same completions as io_uring, produced by doing
+//! the nonblocking syscall when a socket is ready.
+//!
+//! Sockets are registered edge-triggered for input and output once, when
+//! their receive is armed. Reads go into a pool of reusable buffers (one per
+//! [`Completion::Data`] until recycled, so several connections' data can be
+//! pending in one turn); sends are tried at once and parked on `EAGAIN`
+//! until `EPOLLOUT`.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use super::sys::{self, syscall};
+use super::user_data::{decode, encode, OpKind, Token};
+use super::{Completion, ReactorConfig, RecvBuf, RecvEnd};
+
+/// Reads per readiness event before yielding to other connections; the rest
+/// is picked up on the next turn (edge-triggered: we must remember it).
+const READS_PER_EVENT: usize = 4;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    token: Token,
+    fd: RawFd,
+    /// A send waiting for `EPOLLOUT`.
+    parked_send: Option<*const libc::msghdr>,
+}
+
+/// An epoll reactor.
+pub(crate) struct EpollReactor {
+    epfd: RawFd,
+    events: Vec<libc::epoll_event>,
+    /// Registered connections by slot.
+    slots: Vec<Option<Slot>>,
+    /// Read buffers: `pool[id]`; `free` lists the ones not handed out.
+    pool: Vec<Box<[u8]>>,
+    free: Vec<u16>,
+    buf_size: usize,
+    listener: Option<RawFd>,
+    wake_fd: RawFd,
+    /// Completions produced outside `turn` (sends done at once).
+    ready: Vec<Completion>,
+    /// Connections that may still have unread data (read budget ran out).
+    again: Vec<Token>,
+    tick: std::time::Duration,
+    next_tick: Instant,
+}
+
+impl EpollReactor {
+    pub(crate) fn new(cfg: &ReactorConfig) -> io::Result<Self> {
+        let epfd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
+        Ok(Self {
+            epfd,
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; 256],
+            slots: Vec::new(),
+            pool: Vec::new(),
+            free: Vec::new(),
+            buf_size: cfg.buf_size as usize,
+            listener: None,
+            wake_fd: -1,
+            ready: Vec::new(),
+            again: Vec::new(),
+            tick: cfg.tick,
+            next_tick: Instant::now() + cfg.tick,
+        })
+    }
+
+    fn ctl(&self, op: i32, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events, u64: data };
+        syscall!(epoll_ctl(self.epfd, op, fd, &mut ev)).map(drop)
+    }
+
+    pub(crate) fn arm_accept(&mut self, listener: RawFd) -> io::Result<()> {
+        // Level-triggered: a backlog we did not drain reports again.
+        self.ctl(libc::EPOLL_CTL_ADD, listener, libc::EPOLLIN as u32, encode(OpKind::Accept, Token::default()))?;
+        self.listener = Some(listener);
+        Ok(())
+    }
+
+    pub(crate) fn stop_accept(&mut self) {
+        if let Some(l) = self.listener.take() {
+            let _ = self.ctl(libc::EPOLL_CTL_DEL, l, 0, 0);
+        }
+    }
+
+    pub(crate) fn arm_recv(&mut self, token: Token, fd: RawFd) -> io::Result<()> {
+        let idx = token.slot as usize;
+        if self.slots.len() <= idx {
+            self.slots.resize(idx + 1, None);
+        }
+        match &mut self.slots[idx] {
+            // Already registered: a re-arm after `Rearm` means "read again".
+            Some(s) if s.token.same(token) => {
+                self.again.push(token);
+                Ok(())
+            }
+            slot => {
+                *slot = Some(Slot { token, fd, parked_send: None });
+                let ev = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+                self.ctl(libc::EPOLL_CTL_ADD, fd, ev, encode(OpKind::Recv, token))
+            }
+        }
+    }
+
+    pub(crate) fn stop_recv(&mut self, token: Token, fd: RawFd) {
+        let idx = token.slot as usize;
+        if let Some(Some(s)) = self.slots.get(idx) {
+            if s.token.same(token) {
+                if s.parked_send.is_some() {
+                    self.ready.push(Completion::Sent { token, result: Err(libc::ECANCELED) });
+                }
+                self.slots[idx] = None;
+                let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
+                self.ready.push(Completion::RecvEnded { token, end: RecvEnd::Error(libc::ECANCELED) });
+            }
+        }
+    }
+
+    /// # Safety
+    /// See [`super::Reactor::send`].
+    pub(crate) unsafe fn send(&mut self, token: Token, fd: RawFd, msg: *const libc::msghdr) -> io::Result<()> {
+        // SAFETY: caller keeps `msg` valid until the `Sent` completion.
+        match unsafe { sys::sendmsg(fd, msg) } {
+            Ok(n) => self.ready.push(Completion::Sent { token, result: Ok(n) }),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                match self.slots.get_mut(token.slot as usize) {
+                    Some(Some(s)) if s.token.same(token) => s.parked_send = Some(msg),
+                    // Not registered (receive already stopped): report failure.
+                    _ => self.ready.push(Completion::Sent { token, result: Err(libc::EPIPE) }),
+                }
+            }
+            Err(e) => {
+                self.ready.push(Completion::Sent { token, result: Err(e.raw_os_error().unwrap_or(libc::EIO)) })
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn arm_wake(&mut self, eventfd: RawFd) -> io::Result<()> {
+        self.wake_fd = eventfd;
+        self.ctl(libc::EPOLL_CTL_ADD, eventfd, libc::EPOLLIN as u32, encode(OpKind::Wake, Token::default()))
+    }
+
+    fn take_buf(&mut self) -> u16 {
+        match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.pool.push(vec![0u8; self.buf_size].into_boxed_slice());
+                (self.pool.len() - 1) as u16
+            }
+        }
+    }
+
+    /// Read up to the budget from one connection.
+    fn read_conn(&mut self, token: Token, out: &mut Vec<Completion>) {
+        let Some(Some(slot)) = self.slots.get(token.slot as usize).copied() else { return };
+        if !slot.token.same(token) {
+            return;
+        }
+        for _ in 0..READS_PER_EVENT {
+            let id = self.take_buf();
+            let buf = &mut self.pool[id as usize];
+            match sys::recv(slot.fd, buf) {
+                Ok(0) => {
+                    self.free.push(id);
+                    out.push(Completion::RecvEnded { token, end: RecvEnd::Eof });
+                    self.forget(token, slot.fd);
+                    return;
+                }
+                Ok(n) => {
+                    let full = n == buf.len();
+                    out.push(Completion::Data { token, buf: RecvBuf { ptr: buf.as_mut_ptr(), len: n, id } });
+                    if !full {
+                        // A short read drained the socket; the next arrival
+                        // raises a new edge.
+                        return;
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    self.free.push(id);
+                    return;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => self.free.push(id),
+                Err(e) => {
+                    self.free.push(id);
+                    out.push(Completion::RecvEnded { token, end: RecvEnd::Error(e.raw_os_error().unwrap_or(libc::EIO)) });
+                    self.forget(token, slot.fd);
+                    return;
+                }
+            }
+        }
+        self.again.push(token);
+    }
+
+    /// The receive ended by itself: deregister, fail a parked send.
+    fn forget(&mut self, token: Token, fd: RawFd) {
+        if let Some(Some(s)) = self.slots.get(token.slot as usize).copied() {
+            if s.parked_send.is_some() {
+                self.ready.push(Completion::Sent { token, result: Err(libc::EPIPE) });
+            }
+        }
+        self.slots[token.slot as usize] = None;
+        let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
+    }
+
+    fn retry_send(&mut self, token: Token) {
+        let Some(Some(slot)) = self.slots.get_mut(token.slot as usize) else { return };
+        let Some(msg) = slot.parked_send else { return };
+        // SAFETY: the shard keeps a parked msghdr alive until its `Sent`.
+        match unsafe { sys::sendmsg(slot.fd, msg) } {
+            Ok(n) => {
+                slot.parked_send = None;
+                self.ready.push(Completion::Sent { token, result: Ok(n) });
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+            Err(e) => {
+                slot.parked_send = None;
+                self.ready.push(Completion::Sent { token, result: Err(e.raw_os_error().unwrap_or(libc::EIO)) });
+            }
+        }
+    }
+
+    pub(crate) fn turn(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
+        let now = Instant::now();
+        let timeout_ms = if !self.ready.is_empty() || !self.again.is_empty() {
+            0
+        } else {
+            // Round up: truncating would turn a sub-millisecond wait into a
+            // busy zero-timeout poll.
+            let d = self.next_tick.saturating_duration_since(now);
+            d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+        };
+        let n = loop {
+            match syscall!(epoll_wait(self.epfd, self.events.as_mut_ptr(), self.events.len() as i32, timeout_ms)) {
+                Ok(n) => break n as usize,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        out.append(&mut self.ready);
+        let again = std::mem::take(&mut self.again);
+        for token in again {
+            self.read_conn(token, out);
+        }
+        for i in 0..n {
+            let ev = self.events[i];
+            let (bits, data) = (ev.events, ev.u64);
+            let Some((kind, token)) = decode(data) else { continue };
+            match kind {
+                OpKind::Accept => {
+                    let Some(l) = self.listener else { continue };
+                    for _ in 0..64 {
+                        match sys::accept(l) {
+                            Ok(fd) => out.push(Completion::Accepted(Ok(fd))),
+                            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
+                            Err(e) => {
+                                out.push(Completion::Accepted(Err(e.raw_os_error().unwrap_or(libc::EIO))));
+                                break;
+                            }
+                        }
+                    }
+                }
+                OpKind::Recv => {
+                    if bits & libc::EPOLLOUT as u32 != 0 {
+                        self.retry_send(token);
+                    }
+                    let input = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+                    if bits & input != 0 {
+                        self.read_conn(token, out);
+                    }
+                }
+                OpKind::Wake => {
+                    sys::eventfd_read(self.wake_fd);
+                    out.push(Completion::Wake);
+                }
+                OpKind::Send | OpKind::Tick | OpKind::Cancel => {}
+            }
+        }
+        out.append(&mut self.ready);
+        let now = Instant::now();
+        if now >= self.next_tick {
+            self.next_tick = now + self.tick;
+            out.push(Completion::Tick);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn recycle(&mut self, buf: RecvBuf) {
+        self.free.push(buf.id);
+    }
+}
+
+impl Drop for EpollReactor {
+    fn drop(&mut self) {
+        sys::close(self.epfd);
+    }
+}

@@ -1,0 +1,316 @@
+//! The io_uring backend.
+//!
+//! Ring set-up prefers `SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN`
+//! (6.1+: completions are processed only when this thread waits, with no
+//! inter-processor interrupts) and falls back to `COOP_TASKRUN` alone, then to
+//! no flags. Receives are multishot (6.0+) into a provided buffer ring
+//! (5.19+); accepts are multishot (5.19+); sends are `IORING_OP_SENDMSG`
+//! with `MSG_NOSIGNAL`; the tick is an `IORING_OP_TIMEOUT`; cross-thread
+//! wake-ups are an `IORING_OP_READ` on an eventfd.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
+
+use super::bufring::BufRing;
+use super::user_data::{decode, encode, OpKind, Token};
+use super::{Completion, ReactorConfig, RecvBuf, RecvEnd};
+
+/// Buffer group id of the worker's (only) provided-buffer ring.
+const BGID: u16 = 0;
+
+/// An io_uring reactor.
+///
+/// Field order matters: `ring` drops (and the kernel releases the buffer
+/// ring registration) before `bufs` unmaps the memory the kernel used.
+pub(crate) struct UringReactor {
+    ring: IoUring,
+    bufs: BufRing,
+    /// Timeout op argument; boxed so its address is stable while armed.
+    tick_ts: Box<types::Timespec>,
+    /// Eventfd read target; boxed so its address is stable while armed.
+    wake_buf: Box<u64>,
+    wake_fd: RawFd,
+    listener: Option<RawFd>,
+    /// The accept multishot stopped with an error: re-arm on the next tick
+    /// rather than spinning on, say, EMFILE.
+    accept_retry: bool,
+    /// Completions copied out of the CQ so handling them can push new SQEs.
+    cqes: Vec<(u64, i32, u32)>,
+}
+
+/// Check that io_uring is usable and has every opcode this backend uses.
+pub(crate) fn probe() -> Result<(), String> {
+    if let Some(v) = super::sys::io_uring_disabled_sysctl() {
+        if v == 2 {
+            return Err("kernel.io_uring_disabled = 2".into());
+        }
+    }
+    let ring = match IoUring::new(8) {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(match e.raw_os_error() {
+                Some(libc::ENOSYS) => "io_uring_setup: ENOSYS (kernel without io_uring, or a seccomp profile)".into(),
+                Some(libc::EPERM) => "io_uring_setup: EPERM (kernel.io_uring_disabled or a seccomp profile)".into(),
+                _ => format!("io_uring_setup: {e}"),
+            })
+        }
+    };
+    let mut probe = Probe::new();
+    if let Err(e) = ring.submitter().register_probe(&mut probe) {
+        return Err(format!("IORING_REGISTER_PROBE: {e}"));
+    }
+    let needed = [
+        ("ACCEPT", opcode::AcceptMulti::CODE),
+        ("RECV", opcode::RecvMulti::CODE),
+        ("SENDMSG", opcode::SendMsg::CODE),
+        ("TIMEOUT", opcode::Timeout::CODE),
+        ("READ", opcode::Read::CODE),
+        ("ASYNC_CANCEL", opcode::AsyncCancel::CODE),
+    ];
+    for (name, code) in needed {
+        if !probe.is_supported(code) {
+            return Err(format!("opcode IORING_OP_{name} missing"));
+        }
+    }
+    // Multishot recv and buffer rings have no opcode of their own: try
+    // registering a tiny buffer ring.
+    let bufs = BufRing::new(2, 64, BGID).map_err(|e| e.to_string())?;
+    bufs.register(&ring.submitter()).map_err(|e| format!("IORING_REGISTER_PBUF_RING: {e}"))?;
+    drop(ring);
+    drop(bufs);
+    Ok(())
+}
+
+fn build_ring(entries: u32) -> io::Result<IoUring> {
+    let cq = entries.saturating_mul(4);
+    let attempts: [fn(&mut io_uring::Builder); 3] = [
+        |b| {
+            b.setup_single_issuer().setup_defer_taskrun().setup_coop_taskrun();
+        },
+        |b| {
+            b.setup_coop_taskrun();
+        },
+        |_| {},
+    ];
+    let mut last = None;
+    for (i, set) in attempts.iter().enumerate() {
+        let mut b = IoUring::builder();
+        b.setup_cqsize(cq).setup_clamp();
+        set(&mut b);
+        match b.build(entries) {
+            Ok(r) => {
+                if i > 0 {
+                    tracing::debug!(attempt = i, "io_uring set up without SINGLE_ISSUER|DEFER_TASKRUN");
+                }
+                return Ok(r);
+            }
+            // EINVAL: the kernel does not know a flag; try fewer.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("io_uring setup failed")))
+}
+
+impl UringReactor {
+    pub(crate) fn new(cfg: &ReactorConfig) -> io::Result<Self> {
+        let ring = build_ring(cfg.sq_entries)?;
+        let bufs = BufRing::new(cfg.buf_count, cfg.buf_size, BGID)?;
+        bufs.register(&ring.submitter())?;
+        let tick_ts = Box::new(types::Timespec::new().sec(cfg.tick.as_secs()).nsec(cfg.tick.subsec_nanos()));
+        let mut this = Self {
+            ring,
+            bufs,
+            tick_ts,
+            wake_buf: Box::new(0),
+            wake_fd: -1,
+            listener: None,
+            accept_retry: false,
+            cqes: Vec::with_capacity(256),
+        };
+        this.arm_tick();
+        Ok(this)
+    }
+
+    /// Queue an SQE, flushing the SQ to the kernel first if it is full.
+    fn push(&mut self, entry: squeue::Entry) {
+        loop {
+            // SAFETY: every entry built by this reactor points only at memory
+            // that outlives the op: `tick_ts`/`wake_buf` are boxed fields,
+            // buffers come from the registered ring, and `send`'s caller
+            // keeps its msghdr alive until completion.
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+            if let Err(e) = self.ring.submit() {
+                tracing::warn!(error = %e, "io_uring submit while SQ full failed");
+            }
+        }
+    }
+
+    fn arm_tick(&mut self) {
+        let e = opcode::Timeout::new(&*self.tick_ts as *const types::Timespec)
+            .build()
+            .user_data(encode(OpKind::Tick, Token::default()));
+        self.push(e);
+    }
+
+    pub(crate) fn arm_accept(&mut self, listener: RawFd) -> io::Result<()> {
+        self.listener = Some(listener);
+        let e = opcode::AcceptMulti::new(types::Fd(listener))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(encode(OpKind::Accept, Token::default()));
+        self.push(e);
+        Ok(())
+    }
+
+    pub(crate) fn stop_accept(&mut self) {
+        if self.listener.take().is_some() {
+            let e = opcode::AsyncCancel::new(encode(OpKind::Accept, Token::default()))
+                .build()
+                .user_data(encode(OpKind::Cancel, Token::default()));
+            self.push(e);
+        }
+    }
+
+    pub(crate) fn arm_recv(&mut self, token: Token, fd: RawFd) -> io::Result<()> {
+        let e = opcode::RecvMulti::new(types::Fd(fd), BGID).build().user_data(encode(OpKind::Recv, token));
+        self.push(e);
+        Ok(())
+    }
+
+    pub(crate) fn stop_recv(&mut self, token: Token, _fd: RawFd) {
+        let e = opcode::AsyncCancel::new(encode(OpKind::Recv, token))
+            .build()
+            .user_data(encode(OpKind::Cancel, token));
+        self.push(e);
+    }
+
+    /// # Safety
+    /// See [`super::Reactor::send`].
+    pub(crate) unsafe fn send(&mut self, token: Token, fd: RawFd, msg: *const libc::msghdr) -> io::Result<()> {
+        let e = opcode::SendMsg::new(types::Fd(fd), msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+            .user_data(encode(OpKind::Send, token));
+        self.push(e);
+        Ok(())
+    }
+
+    pub(crate) fn arm_wake(&mut self, eventfd: RawFd) -> io::Result<()> {
+        self.wake_fd = eventfd;
+        let e = opcode::Read::new(types::Fd(eventfd), &mut *self.wake_buf as *mut u64 as *mut u8, 8)
+            .build()
+            .user_data(encode(OpKind::Wake, Token::default()));
+        self.push(e);
+        Ok(())
+    }
+
+    pub(crate) fn turn(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
+        loop {
+            match self.ring.submit_and_wait(1) {
+                Ok(_) => break,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                // EBUSY: completions are backed up (CQ overflow); reap them.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        self.cqes.clear();
+        {
+            let cq = self.ring.completion();
+            if cq.overflow() > 0 {
+                tracing::warn!(dropped = cq.overflow(), "io_uring completion queue overflowed");
+            }
+            self.cqes.extend(cq.map(|c| (c.user_data(), c.result(), c.flags())));
+        }
+        let cqes = std::mem::take(&mut self.cqes);
+        for &(ud, res, flags) in &cqes {
+            self.map(ud, res, flags, out);
+        }
+        self.cqes = cqes;
+        Ok(())
+    }
+
+    fn map(&mut self, ud: u64, res: i32, flags: u32, out: &mut Vec<Completion>) {
+        let Some((kind, token)) = decode(ud) else {
+            tracing::error!(user_data = ud, "completion with unknown user_data");
+            return;
+        };
+        match kind {
+            OpKind::Accept => {
+                let more = cqueue::more(flags);
+                if res >= 0 {
+                    out.push(Completion::Accepted(Ok(res)));
+                } else if res != -libc::ECANCELED {
+                    out.push(Completion::Accepted(Err(-res)));
+                }
+                if !more {
+                    if res >= 0 {
+                        if let Some(l) = self.listener {
+                            let _ = self.arm_accept(l);
+                        }
+                    } else if self.listener.is_some() && res != -libc::ECANCELED {
+                        self.accept_retry = true;
+                    }
+                }
+            }
+            OpKind::Recv => {
+                let more = cqueue::more(flags);
+                if let Some(bid) = cqueue::buffer_select(flags) {
+                    if res > 0 {
+                        let buf = RecvBuf { ptr: self.bufs.buf_ptr(bid), len: res as usize, id: bid };
+                        out.push(Completion::Data { token, buf });
+                    } else {
+                        self.bufs.recycle(bid);
+                    }
+                }
+                if !more {
+                    let end = match res {
+                        0 => RecvEnd::Eof,
+                        r if r == -libc::ENOBUFS => RecvEnd::Rearm,
+                        r if r < 0 => RecvEnd::Error(-r),
+                        _ => RecvEnd::Rearm,
+                    };
+                    out.push(Completion::RecvEnded { token, end });
+                }
+            }
+            OpKind::Send => {
+                let result = if res >= 0 { Ok(res as usize) } else { Err(-res) };
+                out.push(Completion::Sent { token, result });
+            }
+            OpKind::Tick => {
+                // -ETIME: the timer expired (the normal case).
+                self.arm_tick();
+                if self.accept_retry {
+                    self.accept_retry = false;
+                    if let Some(l) = self.listener {
+                        let _ = self.arm_accept(l);
+                    }
+                }
+                out.push(Completion::Tick);
+            }
+            OpKind::Wake => {
+                if self.wake_fd >= 0 {
+                    let fd = self.wake_fd;
+                    let _ = self.arm_wake(fd);
+                }
+                out.push(Completion::Wake);
+            }
+            OpKind::Cancel => {}
+        }
+    }
+
+    pub(crate) fn recycle(&mut self, buf: RecvBuf) {
+        self.bufs.recycle(buf.id);
+    }
+
+    /// Size of each provided receive buffer.
+    #[allow(dead_code)]
+    pub(crate) fn buf_size(&self) -> u32 {
+        self.bufs.buf_size()
+    }
+}
