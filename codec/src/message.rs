@@ -1,1 +1,550 @@
-//! (to be written)
+//! The receive side of a connection: frames in, application events out.
+//!
+//! [`Receiver`] combines the [`FrameDecoder`], message assembly across
+//! fragments and streaming UTF-8 validation. It is fed the buffers the
+//! network delivered and lends out events borrowed from those buffers
+//! whenever it can.
+//!
+//! # Where event bytes live (ownership and borrowing)
+//!
+//! * A message or control frame whose **whole frame is inside the buffer
+//!   being fed** is delivered from that buffer, unmasked in place: no copy,
+//!   no allocation. A single-frame text message is UTF-8-validated in place.
+//! * A **fragmented** message, or a frame that **straddles buffers**, is
+//!   copied into a per-connection assembly `Vec<u8>`, allocated when first
+//!   needed. Control frames that straddle buffers are appended behind a
+//!   message in progress and removed after delivery. The assembly buffer is
+//!   freed when a [`Feed`] ends with no message in progress, so an idle
+//!   receiver holds no heap memory.
+//!
+//! Either way an [`Event`] borrows the [`Feed`] it came from: the lending
+//! `next_event` cannot be called again until the event is dropped. Handle
+//! (or copy) each event before asking for the next.
+
+use crate::close::CloseCode;
+use crate::error::ProtocolError;
+use crate::frame::decoder::{Decoded, DecoderConfig, FrameDecoder, PayloadChunk};
+use crate::frame::header::{FrameHeader, OpCode, Role};
+use crate::utf8::Utf8Validator;
+use core::ops::Range;
+
+/// Size limits, checked from frame headers before any payload is buffered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// Longest frame payload accepted (1009 beyond).
+    pub max_frame_size: u64,
+    /// Longest message accepted, summed over its fragments (1009 beyond).
+    pub max_message_size: u64,
+}
+
+impl Default for Limits {
+    /// 16 MiB for both.
+    fn default() -> Self {
+        Self {
+            max_frame_size: 16 << 20,
+            max_message_size: 16 << 20,
+        }
+    }
+}
+
+/// Configuration of a [`Receiver`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ReceiverConfig {
+    /// Our side of the connection (decides which frames must be masked).
+    pub role: Role,
+    /// Frame and message size limits.
+    pub limits: Limits,
+    /// An extension using RSV1 (permessage-deflate) was negotiated: RSV1 is
+    /// then accepted on the first frame of a data message, and such messages
+    /// are delivered as [`Event::Compressed`] for the extension to inflate.
+    pub allow_rsv1: bool,
+}
+
+impl ReceiverConfig {
+    /// Server role, default limits, no extension.
+    pub fn server() -> Self {
+        Self::default()
+    }
+
+    /// Client role, default limits, no extension.
+    pub fn client() -> Self {
+        Self {
+            role: Role::Client,
+            ..Self::default()
+        }
+    }
+}
+
+/// Something the peer sent, borrowed from the fed buffer or from the
+/// receiver's assembly buffer (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete text message, valid UTF-8.
+    Text(&'a str),
+    /// A complete binary message.
+    Binary(&'a [u8]),
+    /// A ping; answer with a pong carrying the same payload.
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong(&'a [u8]),
+    /// A close frame: `None` if it had no payload (report 1005 locally),
+    /// otherwise a code allowed on the wire and a UTF-8 reason. The
+    /// receiver yields nothing more after this.
+    Close(Option<(CloseCode, &'a str)>),
+    /// A complete message sent with RSV1 set, only when
+    /// [`ReceiverConfig::allow_rsv1`] is on: the payload is still compressed
+    /// (and, for text, not yet UTF-8-checked); the extension must inflate it.
+    Compressed {
+        /// The message was a text message.
+        text: bool,
+        /// The compressed payload.
+        payload: &'a [u8],
+    },
+}
+
+/// Per-connection receive state: frame decoder, message assembly and UTF-8
+/// validation. 64 bytes, no heap while idle.
+///
+/// Feed each received buffer with [`Receiver::feed`] and drain the returned
+/// [`Feed`] until `next_event` returns `None`. After [`Event::Close`] or an
+/// error the receiver is finished: later feeds yield nothing, and
+/// [`Receiver::error`] keeps the error.
+#[derive(Debug)]
+pub struct Receiver {
+    decoder: FrameDecoder,
+    max_message_size: u64,
+    /// Assembly buffer: message bytes so far, then (while a straddling
+    /// control frame is being collected) `ctrl_len` control payload bytes.
+    /// Boxed so the idle receiver pays 8 bytes for it, not 24.
+    #[allow(clippy::box_collection)]
+    assembly: Option<Box<Vec<u8>>>,
+    utf8: Utf8Validator,
+    /// The data message in progress, if any.
+    msg: Msg,
+    /// Control payload bytes at the end of `assembly` (≤ 125).
+    ctrl_len: u8,
+    /// What the last delivered event left in `assembly` to clean up.
+    pending: Pending,
+    status: Status,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Msg {
+    None,
+    /// Being delivered from the fed buffer or assembled; `assembling` says
+    /// whether its bytes so far are in `assembly`.
+    Text {
+        assembling: bool,
+        compressed: bool,
+    },
+    Binary {
+        assembling: bool,
+        compressed: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    None,
+    /// A control frame was delivered from the tail of `assembly`.
+    Control,
+    /// A message was delivered from `assembly`.
+    Message,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Open,
+    Closed,
+    Failed(ProtocolError),
+}
+
+/// Where the bytes of an event are, before borrowing them.
+#[derive(Clone, Debug)]
+enum Src {
+    Buf(Range<usize>),
+    Asm(Range<usize>),
+}
+
+#[derive(Clone, Debug)]
+enum Raw {
+    /// Not yet UTF-8-checked when from `Buf`; already checked chunk by chunk
+    /// when from `Asm`.
+    Text(Src),
+    Binary(Src),
+    Ping(Src),
+    Pong(Src),
+    Close(Option<(CloseCode, Src)>),
+    Compressed(bool, Src),
+}
+
+impl Receiver {
+    /// A receiver at the start of a connection's frame stream.
+    pub const fn new(config: ReceiverConfig) -> Self {
+        Self {
+            decoder: FrameDecoder::new(DecoderConfig {
+                role: config.role,
+                max_frame_size: config.limits.max_frame_size,
+                allow_rsv1: config.allow_rsv1,
+            }),
+            max_message_size: config.limits.max_message_size,
+            assembly: None,
+            utf8: Utf8Validator::new(),
+            msg: Msg::None,
+            ctrl_len: 0,
+            pending: Pending::None,
+            status: Status::Open,
+        }
+    }
+
+    /// Starts processing `buf`, the next bytes received. Payload bytes are
+    /// unmasked in place in `buf`. Drain the returned [`Feed`] until
+    /// `next_event` returns `None`: bytes not yet processed when it is
+    /// dropped are lost.
+    pub fn feed<'r, 'b>(&'r mut self, buf: &'b mut [u8]) -> Feed<'r, 'b> {
+        Feed {
+            rx: self,
+            buf,
+            pos: 0,
+        }
+    }
+
+    /// No partial frame, no message in progress and no heap memory held.
+    pub fn is_idle(&self) -> bool {
+        self.decoder.is_idle() && self.msg == Msg::None && self.assembly.is_none()
+    }
+
+    /// A close frame was received (or an error occurred): nothing more will
+    /// be yielded.
+    pub fn is_finished(&self) -> bool {
+        self.status != Status::Open
+    }
+
+    /// The error that finished this receiver, if any.
+    pub fn error(&self) -> Option<ProtocolError> {
+        match self.status {
+            Status::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Bytes of heap memory held for message assembly (capacity).
+    pub fn buffered_capacity(&self) -> usize {
+        self.assembly.as_ref().map_or(0, |v| v.capacity())
+    }
+
+    /// Frees the assembly buffer if no message is in progress; otherwise
+    /// shrinks it to what the message in progress holds. [`Feed`] does the
+    /// former on drop, so callers rarely need this.
+    pub fn shrink(&mut self) {
+        self.cleanup();
+        if self.msg == Msg::None && self.ctrl_len == 0 || self.status != Status::Open {
+            self.assembly = None;
+        } else if let Some(v) = &mut self.assembly {
+            v.shrink_to_fit();
+        }
+    }
+
+    fn fail(&mut self, e: ProtocolError) -> ProtocolError {
+        self.status = Status::Failed(e);
+        self.assembly = None;
+        e
+    }
+
+    /// Undo what the last delivered event left in the assembly buffer.
+    fn cleanup(&mut self) {
+        match core::mem::replace(&mut self.pending, Pending::None) {
+            Pending::None => {}
+            Pending::Control => {
+                if let Some(v) = &mut self.assembly {
+                    v.truncate(v.len() - usize::from(self.ctrl_len));
+                }
+                self.ctrl_len = 0;
+            }
+            Pending::Message => {
+                if let Some(v) = &mut self.assembly {
+                    v.clear();
+                }
+            }
+        }
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.assembly
+            .get_or_insert_with(Default::default)
+            .extend_from_slice(bytes);
+    }
+
+    fn assembled_len(&self) -> usize {
+        self.assembly.as_ref().map_or(0, |v| v.len())
+    }
+
+    /// Runs the decoder until an event is complete, the buffer is used up
+    /// (`None`) or the peer broke a rule.
+    fn step(&mut self, buf: &mut [u8], pos: &mut usize) -> Option<Result<Raw, ProtocolError>> {
+        self.cleanup();
+        if self.status != Status::Open {
+            return None;
+        }
+        loop {
+            let r = match self.decoder.decode(buf, pos) {
+                Ok(None) => return None,
+                Ok(Some(Decoded::Header(h))) => self.on_header(&h).map(|()| None),
+                Ok(Some(Decoded::Payload(c))) => self.on_chunk(buf, c),
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(None) => continue,
+                Ok(Some(raw)) => return Some(Ok(raw)),
+                Err(e) => return Some(Err(self.fail(e))),
+            }
+        }
+    }
+
+    /// Message-level rules that the header alone decides (§5.4, §5.5.1, limits).
+    fn on_header(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        match h.opcode {
+            OpCode::Text | OpCode::Binary => {
+                if self.msg != Msg::None {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                if h.payload_len > self.max_message_size {
+                    return Err(ProtocolError::MessageTooBig);
+                }
+                let (assembling, compressed) = (false, h.rsv1);
+                self.msg = if h.opcode == OpCode::Text {
+                    Msg::Text {
+                        assembling,
+                        compressed,
+                    }
+                } else {
+                    Msg::Binary {
+                        assembling,
+                        compressed,
+                    }
+                };
+                self.utf8.reset();
+            }
+            OpCode::Continuation => {
+                if self.msg == Msg::None {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                }
+                // Everything received of this message is in `assembly` now
+                // (a fragmented message is always assembled).
+                if self.assembled_len() as u64 + h.payload_len > self.max_message_size {
+                    return Err(ProtocolError::MessageTooBig);
+                }
+            }
+            OpCode::Close => {
+                if h.payload_len == 1 {
+                    return Err(ProtocolError::CloseLengthOne);
+                }
+            }
+            OpCode::Ping | OpCode::Pong => {}
+        }
+        Ok(())
+    }
+
+    fn on_chunk(&mut self, buf: &[u8], c: PayloadChunk) -> Result<Option<Raw>, ProtocolError> {
+        let bytes = &buf[c.range.clone()];
+        if c.opcode.is_control() {
+            let src = if c.first && c.last {
+                Src::Buf(c.range)
+            } else {
+                self.append(bytes);
+                self.ctrl_len += bytes.len() as u8;
+                if !c.last {
+                    return Ok(None);
+                }
+                self.pending = Pending::Control;
+                let end = self.assembled_len();
+                Src::Asm(end - usize::from(self.ctrl_len)..end)
+            };
+            return Ok(Some(match c.opcode {
+                OpCode::Ping => Raw::Ping(src),
+                OpCode::Pong => Raw::Pong(src),
+                _ => self.on_close(buf, src)?,
+            }));
+        }
+
+        let (text, assembling, compressed) = match &mut self.msg {
+            Msg::Text {
+                assembling,
+                compressed,
+            } => (true, assembling, *compressed),
+            Msg::Binary {
+                assembling,
+                compressed,
+            } => (false, assembling, *compressed),
+            Msg::None => unreachable!("on_header refuses data chunks without a message"),
+        };
+        let end_of_message = c.last && c.fin;
+        if !*assembling && c.first && end_of_message {
+            // The whole single-frame message is in this buffer: no copy.
+            self.msg = Msg::None;
+            let src = Src::Buf(c.range);
+            return Ok(Some(if compressed {
+                Raw::Compressed(text, src)
+            } else if text {
+                Raw::Text(src)
+            } else {
+                Raw::Binary(src)
+            }));
+        }
+        *assembling = true;
+        if text && !compressed {
+            // Fail fast (Autobahn 6.4.x): check each chunk as it arrives,
+            // before it is copied anywhere.
+            self.utf8.push(bytes)?;
+        }
+        self.append(bytes);
+        if !end_of_message {
+            return Ok(None);
+        }
+        if text && !compressed {
+            self.utf8.finish()?;
+        }
+        self.msg = Msg::None;
+        self.pending = Pending::Message;
+        let src = Src::Asm(0..self.assembled_len());
+        Ok(Some(if compressed {
+            Raw::Compressed(text, src)
+        } else if text {
+            Raw::Text(src)
+        } else {
+            Raw::Binary(src)
+        }))
+    }
+
+    /// Checks a complete close payload's code (§7.4); the reason's UTF-8 is
+    /// checked when the event is lent out. Finishes the receiver.
+    fn on_close(&mut self, buf: &[u8], src: Src) -> Result<Raw, ProtocolError> {
+        let range = match &src {
+            Src::Buf(r) | Src::Asm(r) => r.clone(),
+        };
+        let payload = match &src {
+            Src::Buf(_) => &buf[range.clone()],
+            Src::Asm(_) => {
+                &self.assembly.as_deref().map_or(&[][..], |v| v.as_slice())[range.clone()]
+            }
+        };
+        self.status = Status::Closed;
+        if payload.is_empty() {
+            return Ok(Raw::Close(None));
+        }
+        // `on_header` refused length 1.
+        let code = CloseCode(u16::from_be_bytes([payload[0], payload[1]]));
+        if !code.is_allowed_on_wire() {
+            return Err(ProtocolError::InvalidCloseCode);
+        }
+        let reason = range.start + 2..range.end;
+        Ok(Raw::Close(Some((
+            code,
+            match src {
+                Src::Buf(_) => Src::Buf(reason),
+                Src::Asm(_) => Src::Asm(reason),
+            },
+        ))))
+    }
+}
+
+/// One received buffer being processed; see [`Receiver::feed`].
+///
+/// Holds the receiver and the buffer mutably for its lifetime. On drop it
+/// frees the receiver's assembly buffer if no message is in progress.
+#[derive(Debug)]
+pub struct Feed<'r, 'b> {
+    rx: &'r mut Receiver,
+    buf: &'b mut [u8],
+    /// Invariant: `pos <= buf.len()`; bytes before it have been processed.
+    pos: usize,
+}
+
+impl Feed<'_, '_> {
+    /// The next event, `None` when the buffer is used up (or the receiver is
+    /// finished), or the protocol error that finishes the receiver (reported
+    /// once; `None` follows).
+    ///
+    /// The event borrows this `Feed`: drop it before calling again.
+    #[allow(clippy::should_implement_trait)] // lending: `Iterator` cannot express it
+    pub fn next_event(&mut self) -> Option<Result<Event<'_>, ProtocolError>> {
+        let raw = match self.rx.step(self.buf, &mut self.pos)? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        // Borrow the two possible sources; `status` is a separate field, so
+        // it stays assignable while they are lent out.
+        let buf: &[u8] = self.buf;
+        let asm: &[u8] = self.rx.assembly.as_deref().map_or(&[], |v| v.as_slice());
+        let get = |src: Src| match src {
+            Src::Buf(r) => &buf[r],
+            Src::Asm(r) => &asm[r],
+        };
+        let ev = match raw {
+            Raw::Text(src) => {
+                // From the buffer this is the only UTF-8 pass; from the
+                // assembly every chunk was already checked on arrival, and
+                // this pass only produces the `&str` (no `unsafe` here).
+                match simdutf8::basic::from_utf8(get(src)) {
+                    Ok(s) => Event::Text(s),
+                    Err(_) => {
+                        self.rx.status = Status::Failed(ProtocolError::InvalidUtf8);
+                        return Some(Err(ProtocolError::InvalidUtf8));
+                    }
+                }
+            }
+            Raw::Binary(src) => Event::Binary(get(src)),
+            Raw::Ping(src) => Event::Ping(get(src)),
+            Raw::Pong(src) => Event::Pong(get(src)),
+            Raw::Compressed(text, src) => Event::Compressed {
+                text,
+                payload: get(src),
+            },
+            Raw::Close(None) => Event::Close(None),
+            Raw::Close(Some((code, src))) => match simdutf8::basic::from_utf8(get(src)) {
+                Ok(reason) => Event::Close(Some((code, reason))),
+                Err(_) => {
+                    self.rx.status = Status::Failed(ProtocolError::InvalidCloseReason);
+                    return Some(Err(ProtocolError::InvalidCloseReason));
+                }
+            },
+        };
+        Some(Ok(ev))
+    }
+
+    /// Bytes of the buffer not processed yet (non-zero only if the feed is
+    /// dropped early, or after a close or an error).
+    pub fn unprocessed(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+}
+
+impl Drop for Feed<'_, '_> {
+    fn drop(&mut self) {
+        self.rx.cleanup();
+        // Idle connections hold no heap: free the assembly buffer between
+        // messages. (A message straddling buffers keeps it.)
+        if self.rx.msg == Msg::None || self.rx.status != Status::Open {
+            self.rx.assembly = None;
+            self.rx.ctrl_len = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receiver_is_small() {
+        let size = core::mem::size_of::<Receiver>();
+        println!(
+            "size_of::<Receiver>() = {size}, FrameDecoder = {}",
+            core::mem::size_of::<FrameDecoder>()
+        );
+        assert!(size <= 64, "Receiver is {size} bytes");
+    }
+}
