@@ -96,10 +96,10 @@ impl ServerHandshake {
         let max = self.config.max_header_bytes;
         if self.head.is_empty() {
             // Fast path: the whole request in this slice, parsed in place.
-            if let Some((parsed, n)) = parse(bytes, &self.config)? {
-                if n > max {
-                    return Err(HandshakeError::HeadersTooLarge);
-                }
+            // A head within the limit lies within the first `max` bytes, so
+            // parsing stops there however much the peer sent.
+            let window = &bytes[..bytes.len().min(max)];
+            if let Some((parsed, n)) = parse(window, &self.config)? {
                 let request = parsed.into_request(bytes[..n].to_vec());
                 return Ok(HandshakeStatus::Complete {
                     request,
@@ -136,12 +136,9 @@ fn parse(buf: &[u8], config: &HandshakeConfig) -> Result<Option<(Parsed, usize)>
         [const { MaybeUninit::uninit() }; HandshakeConfig::MAX_HEADERS_CAP];
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(buf, &mut slots[..config.header_slots()])? {
-        httparse::Status::Partial => {
-            if buf.len() > config.max_header_bytes {
-                return Err(HandshakeError::HeadersTooLarge);
-            }
-            Ok(None)
-        }
+        // Whether an incomplete head is already too large is the caller's
+        // call: it may have cut `buf` at the limit.
+        httparse::Status::Partial => Ok(None),
         httparse::Status::Complete(n) => {
             if n > config.max_header_bytes {
                 return Err(HandshakeError::HeadersTooLarge);
