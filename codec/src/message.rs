@@ -238,7 +238,7 @@ impl Receiver {
     /// former on drop, so callers rarely need this.
     pub fn shrink(&mut self) {
         self.cleanup();
-        if self.msg == Msg::None && self.ctrl_len == 0 || self.status != Status::Open {
+        if (self.msg == Msg::None && self.ctrl_len == 0) || self.status != Status::Open {
             self.assembly = None;
         } else if let Some(v) = &mut self.assembly {
             v.shrink_to_fit();
@@ -526,10 +526,9 @@ impl Drop for Feed<'_, '_> {
     fn drop(&mut self) {
         self.rx.cleanup();
         // Idle connections hold no heap: free the assembly buffer between
-        // messages. (A message straddling buffers keeps it.)
-        if self.rx.msg == Msg::None || self.rx.status != Status::Open {
+        // messages. (A message or control frame straddling buffers keeps it.)
+        if (self.rx.msg == Msg::None && self.rx.ctrl_len == 0) || self.rx.status != Status::Open {
             self.rx.assembly = None;
-            self.rx.ctrl_len = 0;
         }
     }
 }
