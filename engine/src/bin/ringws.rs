@@ -1,0 +1,165 @@
+//! `ringws`: the engine as a standalone echo (or broadcast) server.
+//!
+//! `cargo run --release` listens on 127.0.0.1:9001 and echoes every
+//! message. SIGINT/SIGTERM start a graceful shutdown (close 1001 to every
+//! client, up to 5 s for the closing handshakes).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ringws::{Accept, Backend, Conn, Handler, Message, Reject, Request, Server};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const USAGE: &str = "\
+ringws: a thread-per-core io_uring WebSocket server (echo / broadcast)
+
+USAGE: ringws [OPTIONS]
+  --bind ADDR               listen address            [default: 127.0.0.1:9001]
+  --workers N               worker threads            [default: one per core]
+  --backend B               auto | uring | epoll      [default: auto]
+  --max-message-size BYTES  largest message           [default: 16777216]
+  --idle-timeout SECS       ping after idle, 0 = off  [default: 120]
+  --mode M                  echo | broadcast          [default: echo]
+  --log LEVEL               error|warn|info|debug|trace [default: info]
+  -h, --help                this text
+";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Echo,
+    Broadcast,
+}
+
+struct App {
+    mode: Mode,
+}
+
+impl Handler for App {
+    type State = ();
+
+    fn on_upgrade(&self, _request: &Request) -> Result<Accept<()>, Reject> {
+        Ok(Accept::new(()))
+    }
+
+    fn on_message(&self, conn: &mut Conn<'_>, _state: &mut (), message: Message<'_>) {
+        match self.mode {
+            Mode::Echo => {
+                match message {
+                    Message::Text(t) => conn.send_text(t),
+                    Message::Binary(b) => conn.send_binary(b),
+                };
+            }
+            Mode::Broadcast => conn.broadcast(message),
+        }
+    }
+}
+
+struct Args {
+    bind: String,
+    workers: Option<usize>,
+    backend: Backend,
+    max_message_size: usize,
+    idle_timeout: u64,
+    mode: Mode,
+    log: String,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        bind: "127.0.0.1:9001".into(),
+        workers: None,
+        backend: Backend::Auto,
+        max_message_size: 16 << 20,
+        idle_timeout: 120,
+        mode: Mode::Echo,
+        log: "info".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let (flag, inline) = match flag.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (flag, None),
+        };
+        if flag == "-h" || flag == "--help" {
+            print!("{USAGE}");
+            std::process::exit(0);
+        }
+        let mut val = || inline.clone().or_else(|| it.next()).ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--bind" => a.bind = val()?,
+            "--workers" => a.workers = Some(val()?.parse().map_err(|e| format!("--workers: {e}"))?),
+            "--backend" => a.backend = val()?.parse()?,
+            "--max-message-size" => {
+                a.max_message_size = val()?.parse().map_err(|e| format!("--max-message-size: {e}"))?
+            }
+            "--idle-timeout" => a.idle_timeout = val()?.parse().map_err(|e| format!("--idle-timeout: {e}"))?,
+            "--mode" => {
+                a.mode = match val()?.as_str() {
+                    "echo" => Mode::Echo,
+                    "broadcast" => Mode::Broadcast,
+                    m => return Err(format!("--mode: unknown mode {m:?} (echo | broadcast)")),
+                }
+            }
+            "--log" => a.log = val()?,
+            other => return Err(format!("unknown flag {other:?}\n\n{USAGE}")),
+        }
+    }
+    Ok(a)
+}
+
+/// Block SIGINT and SIGTERM in this thread (and every thread it spawns), so
+/// they can be taken synchronously with `sigwait` instead of killing us.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it,
+    // and pthread_sigmask only reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("ringws: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let set = block_signals();
+    let mut b = Server::builder()
+        .bind(args.bind.as_str())
+        .backend(args.backend)
+        .max_message_size(args.max_message_size)
+        .max_frame_size(args.max_message_size)
+        .idle_timeout((args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)));
+    if let Some(n) = args.workers {
+        b = b.workers(n);
+    }
+    let handle = match b.start(App { mode: args.mode }) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("ringws: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(addr = %handle.local_addr(), backend = %handle.backend(), "ringws ready: ws://{}/", handle.local_addr());
+    let mut sig: i32 = 0;
+    // SAFETY: `set` is an initialised sigset; `sig` is a valid out pointer.
+    unsafe { libc::sigwait(&set, &mut sig) };
+    tracing::info!(signal = sig, "shutting down (close 1001, up to 5 s)");
+    handle.shutdown(Duration::from_secs(5));
+    let s = handle.stats();
+    tracing::info!(handshakes = s.handshakes, messages_in = s.messages_in, messages_out = s.messages_out, "bye");
+    ExitCode::SUCCESS
+}

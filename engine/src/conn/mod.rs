@@ -1,0 +1,15 @@
+//! The connection state machine, quinn-style: no sockets, no ring, no clock.
+//!
+//! The worker feeds it received bytes (`handle_data`), send completions
+//! (`handle_sent`), the peer's end of stream (`handle_eof`) and deadlines
+//! (`handle_timeout(now)`); it answers by queueing bytes in its
+//! [`send::SendQueue`] and setting [`state::Flags`] that tell the worker
+//! what to do with the socket (send, half-close, release).
+
+mod recv;
+mod send;
+mod state;
+
+pub(crate) use recv::RxConfig;
+pub(crate) use send::SendOp;
+pub(crate) use state::{ConnCore, Connection, Flags};

@@ -1,0 +1,201 @@
+//! A connection's outgoing bytes: a queue of [`Bytes`] segments plus a
+//! [`BytesMut`] tail that small writes (frame headers, short payloads) are
+//! appended to, turned into one vectored send per loop turn.
+//!
+//! The tail is frozen into a segment when a send starts, so the kernel only
+//! ever sees immutable memory: appending to the tail afterwards writes after
+//! (or reallocates away from) the frozen part and cannot move it. Shared
+//! payloads (`publish`) are queued as their own segment without a copy.
+//! Everything is released when the queue drains, so an idle connection
+//! holds no send memory.
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Most iovecs in one send (Linux `UIO_MAXIOV` is 1024; 64 covers a turn's
+/// worth of frames and keeps [`SendOp`] at about 1 KiB).
+pub(crate) const MAX_IOV: usize = 64;
+
+/// Payloads at least this long are queued as their own segment instead of
+/// being copied into the tail (when the caller already has them as `Bytes`).
+const SHARE_THRESHOLD: usize = 4096;
+
+/// The memory one in-flight `sendmsg` points at; boxed and pooled by the
+/// worker so its address is stable while the kernel holds it.
+pub(crate) struct SendOp {
+    pub(crate) hdr: libc::msghdr,
+    pub(crate) iov: [libc::iovec; MAX_IOV],
+}
+
+impl SendOp {
+    pub(crate) fn new() -> Box<Self> {
+        // SAFETY: msghdr and iovec are plain C structs; all-zero is valid.
+        Box::new(unsafe { std::mem::zeroed() })
+    }
+}
+
+/// Outgoing bytes of one connection.
+///
+/// Invariant: `segs[..locked]` are covered by the send in flight and are
+/// neither modified nor dropped until it completes; `front_sent` bytes of
+/// `segs[0]` are already on the wire; `len` = unsent bytes in `segs` + tail.
+#[derive(Default)]
+pub(crate) struct SendQueue {
+    segs: VecDeque<Bytes>,
+    tail: BytesMut,
+    locked: usize,
+    len: usize,
+}
+
+impl SendQueue {
+    /// Bytes queued and not yet written (`buffered_amount`).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether a send is in flight.
+    pub(crate) fn in_flight(&self) -> bool {
+        self.locked > 0
+    }
+
+    /// Append bytes, copied into the tail.
+    pub(crate) fn push_copy(&mut self, parts: &[&[u8]]) {
+        let n: usize = parts.iter().map(|p| p.len()).sum();
+        self.tail.reserve(n);
+        for p in parts {
+            self.tail.extend_from_slice(p);
+        }
+        self.len += n;
+    }
+
+    /// Append a header (copied) and a shared payload (not copied when large).
+    pub(crate) fn push_shared(&mut self, header: &[u8], payload: Bytes) {
+        if payload.len() < SHARE_THRESHOLD {
+            self.push_copy(&[header, &payload]);
+            return;
+        }
+        self.push_copy(&[header]);
+        self.freeze_tail();
+        self.len += payload.len();
+        self.segs.push_back(payload);
+    }
+
+    fn freeze_tail(&mut self) {
+        if !self.tail.is_empty() {
+            let b = self.tail.split().freeze();
+            self.segs.push_back(b);
+        }
+    }
+
+    /// Fill `op` with everything queued (up to [`MAX_IOV`] segments) and
+    /// lock those segments. Returns `false` when there is nothing to send or
+    /// a send is already in flight.
+    pub(crate) fn prepare(&mut self, op: &mut SendOp) -> bool {
+        if self.locked > 0 {
+            return false;
+        }
+        self.freeze_tail();
+        if self.segs.is_empty() {
+            return false;
+        }
+        let n = self.segs.len().min(MAX_IOV);
+        for (i, seg) in self.segs.iter().take(n).enumerate() {
+            op.iov[i] = libc::iovec { iov_base: seg.as_ptr() as *mut libc::c_void, iov_len: seg.len() };
+        }
+        // SAFETY: all-zero is a valid msghdr; we then point it at our iovecs.
+        op.hdr = unsafe { std::mem::zeroed() };
+        op.hdr.msg_iov = op.iov.as_mut_ptr();
+        op.hdr.msg_iovlen = n as _;
+        self.locked = n;
+        true
+    }
+
+    /// The send in flight wrote `n` bytes: drop what went out, unlock the
+    /// rest (a partial send is resumed by the next `prepare`).
+    pub(crate) fn complete(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let front = self.segs.front_mut().expect("sent more than queued");
+            if n >= front.len() {
+                n -= front.len();
+                self.segs.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+        self.locked = 0;
+        if self.len == 0 {
+            self.release();
+        }
+    }
+
+    /// The send in flight failed: unlock (the connection is going away).
+    pub(crate) fn fail(&mut self) {
+        self.locked = 0;
+    }
+
+    /// Drop everything not yet sent (teardown).
+    pub(crate) fn clear(&mut self) {
+        debug_assert_eq!(self.locked, 0);
+        self.len = 0;
+        self.release();
+    }
+
+    fn release(&mut self) {
+        // Give the memory back: an idle connection holds no send buffers.
+        self.segs = VecDeque::new();
+        self.tail = BytesMut::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(op: &SendOp) -> Vec<u8> {
+        let mut v = Vec::new();
+        for i in 0..op.hdr.msg_iovlen {
+            let iov = op.iov[i];
+            // SAFETY: prepare() pointed the iovecs at live, locked segments.
+            v.extend_from_slice(unsafe { std::slice::from_raw_parts(iov.iov_base as *const u8, iov.iov_len) });
+        }
+        v
+    }
+
+    #[test]
+    fn partial_sends_resume_in_order() {
+        let mut q = SendQueue::default();
+        let mut op = SendOp::new();
+        q.push_copy(&[b"ab", b"cd"]);
+        q.push_shared(b"H", Bytes::from(vec![b'x'; 5000]));
+        q.push_copy(&[b"tail"]);
+        assert_eq!(q.len(), 4 + 1 + 5000 + 4);
+        assert!(q.prepare(&mut op));
+        assert!(!q.prepare(&mut op), "one send in flight");
+        let first = collect(&op);
+        assert_eq!(&first[..5], b"abcdH");
+        // Bytes queued during the send go after it.
+        q.push_copy(&[b"late"]);
+        q.complete(3);
+        assert!(q.prepare(&mut op));
+        let rest = collect(&op);
+        assert_eq!(&rest[..2], b"dH");
+        assert_eq!(&rest[rest.len() - 8..], b"taillate");
+        q.complete(rest.len());
+        assert_eq!(q.len(), 0);
+        assert!(!q.prepare(&mut op));
+    }
+
+    #[test]
+    fn drained_queue_holds_no_memory() {
+        let mut q = SendQueue::default();
+        let mut op = SendOp::new();
+        q.push_copy(&[&[0u8; 100]]);
+        assert!(q.prepare(&mut op));
+        q.complete(100);
+        assert_eq!(q.tail.capacity(), 0);
+        assert_eq!(q.segs.capacity(), 0);
+    }
+}

@@ -1,0 +1,467 @@
+//! Handshaking → Open → Closing → Closed, each phase carrying only what is
+//! valid in it.
+
+use std::os::fd::RawFd;
+
+use bytes::Bytes;
+use ringws_codec::{
+    reject_response, write_accept_response, CloseCode, HandshakeConfig, HandshakeStatus, OpCode, ServerHandshake,
+};
+
+use super::recv::{Rx, RxEvent};
+use super::send::{SendOp, SendQueue};
+use crate::reactor::Token;
+use crate::server::{Conn, ConnId, Handler, SendStatus, WorkerCtx};
+
+/// What the worker must do with the socket; set by the state machine.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct Flags(u16);
+
+impl Flags {
+    /// On the worker's dirty list (output queued this turn).
+    pub(crate) const DIRTY: u16 = 1;
+    /// The receive is armed (until its final completion).
+    pub(crate) const RECV_ARMED: u16 = 1 << 1;
+    /// `stop_recv` was issued.
+    pub(crate) const RECV_STOPPING: u16 = 1 << 2;
+    /// A close frame is queued: no more data frames.
+    pub(crate) const CLOSE_SENT: u16 = 1 << 3;
+    /// Half-close (FIN) once the queue is flushed.
+    pub(crate) const FIN_AFTER_FLUSH: u16 = 1 << 4;
+    /// FIN sent; lingering to drain the peer's last bytes.
+    pub(crate) const FIN_DONE: u16 = 1 << 5;
+    /// Release the connection once no operation is in flight.
+    pub(crate) const DEAD: u16 = 1 << 6;
+    /// An automatic ping is outstanding.
+    pub(crate) const PINGED: u16 = 1 << 7;
+    /// A send returned `Queued`: call `on_drain` once below the limit.
+    pub(crate) const OVER_LIMIT: u16 = 1 << 8;
+
+    pub(crate) fn has(self, f: u16) -> bool {
+        self.0 & f != 0
+    }
+    pub(crate) fn set(&mut self, f: u16) {
+        self.0 |= f;
+    }
+    pub(crate) fn clear(&mut self, f: u16) {
+        self.0 &= !f;
+    }
+}
+
+/// Everything about a connection except its phase: the part a handler's
+/// [`Conn`] handle may touch.
+pub(crate) struct ConnCore {
+    pub(crate) fd: RawFd,
+    pub(crate) token: Token,
+    pub(crate) flags: Flags,
+    pub(crate) send: SendQueue,
+    /// The `sendmsg` memory while a send is in flight (pooled by the worker).
+    pub(crate) op: Option<Box<SendOp>>,
+    /// Milliseconds (worker clock) of the last received bytes.
+    pub(crate) last_rx_ms: u64,
+    /// When `handle_timeout` must run next.
+    pub(crate) deadline_ms: u64,
+    /// The deadline of this connection's live timer-heap entry (`u64::MAX`
+    /// if none).
+    pub(crate) timer_at: u64,
+}
+
+/// The phase, with per-phase data.
+pub(crate) enum Phase<S> {
+    /// Reading the HTTP upgrade request (boxed: only new connections pay).
+    Handshaking(Box<ServerHandshake>),
+    /// Messages flow both ways.
+    Open { user: S, rx: Rx },
+    /// We sent a close frame and wait for the peer's.
+    Closing { user: S, rx: Rx },
+    /// `on_close` delivered (or never opened); only socket teardown is left.
+    Closed,
+}
+
+/// A connection: slab entry of a worker.
+pub(crate) struct Connection<S> {
+    pub(crate) core: ConnCore,
+    pub(crate) phase: Phase<S>,
+}
+
+impl ConnCore {
+    fn id(&self, ctx: &WorkerCtx) -> ConnId {
+        ConnId::new(ctx.worker, self.token.slot, self.token.gen)
+    }
+
+    pub(crate) fn buffered_amount(&self) -> usize {
+        self.send.len()
+    }
+
+    /// Put the connection on the worker's list of connections to flush.
+    fn mark_dirty(&mut self, ctx: &mut WorkerCtx) {
+        if !self.flags.has(Flags::DIRTY) {
+            self.flags.set(Flags::DIRTY);
+            ctx.dirty.push(self.token);
+        }
+    }
+
+    fn header(opcode: OpCode, fin: bool, len: usize) -> ([u8; 14], usize) {
+        let mut h = [0u8; 14];
+        let n = ringws_codec::encode_header(&mut h, fin, opcode, len as u64, None);
+        (h, n)
+    }
+
+    /// Backpressure check before queueing a data frame.
+    fn admit(&mut self) -> Option<()> {
+        if self.flags.has(Flags::CLOSE_SENT) || self.flags.has(Flags::DEAD) {
+            return None;
+        }
+        Some(())
+    }
+
+    fn after_queue(&mut self, ctx: &mut WorkerCtx) -> SendStatus {
+        self.mark_dirty(ctx);
+        ctx.stats.msgs_out += 1;
+        if self.send.len() > ctx.limits.send_buffer_limit {
+            self.flags.set(Flags::OVER_LIMIT);
+            SendStatus::Queued
+        } else {
+            SendStatus::Sent
+        }
+    }
+
+    pub(crate) fn send_message(&mut self, ctx: &mut WorkerCtx, opcode: OpCode, payload: &[u8]) -> SendStatus {
+        if self.admit().is_none() || self.send.len() >= ctx.limits.send_buffer_limit {
+            return SendStatus::Dropped;
+        }
+        let (h, n) = Self::header(opcode, true, payload.len());
+        self.send.push_copy(&[&h[..n], payload]);
+        self.after_queue(ctx)
+    }
+
+    pub(crate) fn send_shared(&mut self, ctx: &mut WorkerCtx, opcode: OpCode, payload: Bytes) -> SendStatus {
+        if self.admit().is_none() || self.send.len() >= ctx.limits.send_buffer_limit {
+            return SendStatus::Dropped;
+        }
+        let (h, n) = Self::header(opcode, true, payload.len());
+        self.send.push_shared(&h[..n], payload);
+        self.after_queue(ctx)
+    }
+
+    /// Queue a complete pre-encoded frame (cross-worker send / broadcast).
+    pub(crate) fn send_frame(&mut self, ctx: &mut WorkerCtx, frame: Bytes) -> SendStatus {
+        if self.admit().is_none() || self.send.len() >= ctx.limits.send_buffer_limit {
+            return SendStatus::Dropped;
+        }
+        self.send.push_shared(&[], frame);
+        self.after_queue(ctx)
+    }
+
+    /// Control frames skip the send-buffer limit (they are ≤ 127 bytes and
+    /// the protocol requires answering pings).
+    pub(crate) fn send_control(&mut self, ctx: &mut WorkerCtx, opcode: OpCode, payload: &[u8]) -> SendStatus {
+        if self.admit().is_none() {
+            return SendStatus::Dropped;
+        }
+        let (h, n) = Self::header(opcode, true, payload.len());
+        self.send.push_copy(&[&h[..n], payload]);
+        self.mark_dirty(ctx);
+        SendStatus::Sent
+    }
+
+    fn queue_close(&mut self, ctx: &mut WorkerCtx, code: Option<CloseCode>, reason: &str) {
+        if self.flags.has(Flags::CLOSE_SENT) || self.flags.has(Flags::DEAD) {
+            return;
+        }
+        let (body, len) = match code {
+            Some(c) => ringws_codec::close_payload(c, reason),
+            None => ([0u8; 125], 0),
+        };
+        let (h, n) = Self::header(OpCode::Close, true, len);
+        self.send.push_copy(&[&h[..n], &body[..len]]);
+        self.flags.set(Flags::CLOSE_SENT);
+        self.mark_dirty(ctx);
+    }
+
+    /// The application asked to close (only meaningful while open; the
+    /// phase change happens in [`Connection::after_callback`]).
+    pub(crate) fn start_close(&mut self, ctx: &mut WorkerCtx, code: CloseCode, reason: &str) {
+        self.queue_close(ctx, Some(code), reason);
+    }
+
+    /// Flush, then half-close.
+    fn finish(&mut self, ctx: &mut WorkerCtx) {
+        self.flags.set(Flags::FIN_AFTER_FLUSH);
+        self.mark_dirty(ctx);
+        let d = ctx.now_ms + ctx.limits.close_timeout_ms;
+        self.set_deadline(ctx, d);
+    }
+
+    /// Move the deadline; pushes a heap entry only when it moves earlier.
+    pub(crate) fn set_deadline(&mut self, ctx: &mut WorkerCtx, when: u64) {
+        self.deadline_ms = when;
+        if when < self.timer_at {
+            self.timer_at = when;
+            ctx.timers.push(when, self.token.slot, self.token.gen);
+        }
+    }
+}
+
+impl<S> Connection<S> {
+    /// A freshly accepted connection, reading its handshake.
+    pub(crate) fn new(fd: RawFd, token: Token, hs: HandshakeConfig, ctx: &mut WorkerCtx) -> Self {
+        let mut core = ConnCore {
+            fd,
+            token,
+            flags: Flags::default(),
+            send: SendQueue::default(),
+            op: None,
+            last_rx_ms: ctx.now_ms,
+            deadline_ms: u64::MAX,
+            timer_at: u64::MAX,
+        };
+        core.set_deadline(ctx, ctx.now_ms + ctx.limits.handshake_timeout_ms);
+        Self { core, phase: Phase::Handshaking(Box::new(ServerHandshake::new(hs))) }
+    }
+
+    /// Whether messages can be sent to it (for `send_to`/broadcast).
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open { .. })
+    }
+
+    /// Bytes arrived.
+    pub(crate) fn handle_data<H: Handler<State = S>>(&mut self, data: &mut [u8], h: &H, ctx: &mut WorkerCtx) {
+        self.core.last_rx_ms = ctx.now_ms;
+        self.core.flags.clear(Flags::PINGED);
+        ctx.stats.bytes_in += data.len() as u64;
+        match &mut self.phase {
+            Phase::Handshaking(hs) => {
+                let status = hs.feed(data);
+                self.after_handshake(status, data, h, ctx);
+            }
+            Phase::Open { .. } | Phase::Closing { .. } => self.feed_frames(data, h, ctx),
+            Phase::Closed => {}
+        }
+    }
+
+    fn after_handshake<H: Handler<State = S>>(
+        &mut self,
+        status: Result<HandshakeStatus, ringws_codec::HandshakeError>,
+        data: &mut [u8],
+        h: &H,
+        ctx: &mut WorkerCtx,
+    ) {
+        let mut out = std::mem::take(&mut ctx.scratch);
+        out.clear();
+        match status {
+            Ok(HandshakeStatus::Partial) => {}
+            Ok(HandshakeStatus::Complete { request, consumed }) => match h.on_upgrade(&request) {
+                Ok(accept) => {
+                    match write_accept_response(&mut out, &request, accept.protocol.as_deref(), None, &[]) {
+                        Ok(()) => {
+                            drop(request);
+                            self.core.send.push_copy(&[&out]);
+                            self.core.mark_dirty(ctx);
+                            ctx.stats.handshakes += 1;
+                            self.phase = Phase::Open { user: accept.state, rx: Rx::new(&ctx.rx) };
+                            let idle = ctx.limits.idle_timeout_ms;
+                            self.core.set_deadline(ctx, ctx.now_ms.saturating_add(idle));
+                            // A deadline moved later does not touch the heap;
+                            // the handshake-timeout entry re-queues it.
+                            if let Phase::Open { user, .. } = &mut self.phase {
+                                let id = self.core.id(ctx);
+                                h.on_open(&mut Conn { id, core: &mut self.core, ctx }, user);
+                            }
+                            self.after_callback(h, ctx);
+                            if consumed < data.len() && matches!(self.phase, Phase::Open { .. }) {
+                                self.feed_frames(&mut data[consumed..], h, ctx);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "handler accepted with an invalid response; refusing with 500");
+                            reject_response(500, "server error", &mut out);
+                            self.refuse(&out, ctx);
+                        }
+                    }
+                }
+                Err(reject) => {
+                    reject_response(reject.status, &reject.reason, &mut out);
+                    self.refuse(&out, ctx);
+                }
+            },
+            Err(e) => {
+                tracing::debug!(status = e.status(), reason = e.reason(), "handshake refused");
+                e.write_response(&mut out);
+                self.refuse(&out, ctx);
+            }
+        }
+        ctx.scratch = out;
+    }
+
+    fn refuse(&mut self, response: &[u8], ctx: &mut WorkerCtx) {
+        self.core.send.push_copy(&[response]);
+        self.core.flags.set(Flags::CLOSE_SENT);
+        self.phase = Phase::Closed;
+        self.core.finish(ctx);
+    }
+
+    fn feed_frames<H: Handler<State = S>>(&mut self, data: &mut [u8], h: &H, ctx: &mut WorkerCtx) {
+        let id = self.core.id(ctx);
+        let Connection { core, phase } = self;
+        let (user, rx, closing) = match phase {
+            Phase::Open { user, rx } => (user, rx, false),
+            Phase::Closing { user, rx } => (user, rx, true),
+            _ => return,
+        };
+        // What ended the connection, if anything: (code, reason, echo close).
+        let mut end: Option<(CloseCode, String, bool)> = None;
+        rx.feed(data, |ev| {
+            match ev {
+                RxEvent::Message(m) => {
+                    ctx.stats.msgs_in += 1;
+                    if !closing {
+                        h.on_message(&mut Conn { id, core: &mut *core, ctx: &mut *ctx }, user, m);
+                    }
+                }
+                RxEvent::Ping(p) => {
+                    core.send_control(ctx, OpCode::Pong, p);
+                }
+                RxEvent::Pong => {}
+                RxEvent::Close(code, reason) => {
+                    let code = code.unwrap_or(CloseCode::NO_STATUS);
+                    // Echo the peer's code (RFC 6455 §5.5.1), or none if it sent none.
+                    let echo = if code == CloseCode::NO_STATUS { None } else { Some(code) };
+                    core.queue_close(ctx, echo, "");
+                    end = Some((code, reason.to_owned(), false));
+                    return false;
+                }
+                RxEvent::Error(e) => {
+                    core.queue_close(ctx, Some(e.close_code()), e.reason());
+                    end = Some((e.close_code(), e.reason().to_owned(), false));
+                    return false;
+                }
+            }
+            true
+        });
+        if let Some((code, reason, _)) = end {
+            self.close_now(h, ctx, code, &reason);
+        } else {
+            self.after_callback(h, ctx);
+        }
+    }
+
+    /// Deliver `on_close` and move to `Closed`, flushing then half-closing.
+    fn close_now<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx, code: CloseCode, reason: &str) {
+        match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Open { user, .. } | Phase::Closing { user, .. } => {
+                ctx.stats.closed += 1;
+                h.on_close(user, code, reason);
+            }
+            Phase::Handshaking(_) | Phase::Closed => {}
+        }
+        self.core.finish(ctx);
+    }
+
+    /// After a callback: the application may have called `close`.
+    pub(crate) fn after_callback<H: Handler<State = S>>(&mut self, _h: &H, ctx: &mut WorkerCtx) {
+        if self.core.flags.has(Flags::CLOSE_SENT) {
+            if let Phase::Open { .. } = self.phase {
+                if let Phase::Open { user, rx } = std::mem::replace(&mut self.phase, Phase::Closed) {
+                    self.phase = Phase::Closing { user, rx };
+                }
+                let d = ctx.now_ms + ctx.limits.close_timeout_ms;
+                self.core.set_deadline(ctx, d);
+            }
+        }
+    }
+
+    /// The peer ended the stream (or the socket failed) with `errno`.
+    pub(crate) fn handle_eof<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+        self.close_now(h, ctx, CloseCode::ABNORMAL, "");
+        self.core.flags.set(Flags::DEAD);
+    }
+
+    /// Server shutdown: close with 1001.
+    pub(crate) fn going_away<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+        match self.phase {
+            Phase::Open { .. } => {
+                self.core.queue_close(ctx, Some(CloseCode::GOING_AWAY), "server shutting down");
+                self.after_callback(h, ctx);
+            }
+            Phase::Handshaking(_) => {
+                self.phase = Phase::Closed;
+                self.core.flags.set(Flags::DEAD);
+            }
+            _ => {}
+        }
+    }
+
+    /// The deadline passed (spurious calls are harmless: it re-checks).
+    pub(crate) fn handle_timeout<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+        let now = ctx.now_ms;
+        if self.core.flags.has(Flags::FIN_AFTER_FLUSH) || self.core.flags.has(Flags::FIN_DONE) {
+            // Lingering too long, or the peer does not read our last bytes.
+            self.core.flags.set(Flags::DEAD);
+            return;
+        }
+        match &mut self.phase {
+            Phase::Handshaking(_) => {
+                tracing::debug!("handshake timeout");
+                self.phase = Phase::Closed;
+                self.core.flags.set(Flags::DEAD);
+            }
+            Phase::Open { .. } => {
+                let idle = ctx.limits.idle_timeout_ms;
+                if idle == u64::MAX {
+                    return;
+                }
+                let due = self.core.last_rx_ms.saturating_add(idle);
+                if now < due {
+                    self.core.set_deadline(ctx, due);
+                } else if !self.core.flags.has(Flags::PINGED) {
+                    self.core.send_control(ctx, OpCode::Ping, b"");
+                    self.core.flags.set(Flags::PINGED);
+                    self.core.set_deadline(ctx, now.saturating_add(idle));
+                } else {
+                    self.core.queue_close(ctx, Some(CloseCode::GOING_AWAY), "idle timeout");
+                    self.after_callback(h, ctx);
+                }
+            }
+            Phase::Closing { .. } => {
+                // No close frame came back in time.
+                self.close_now(h, ctx, CloseCode::ABNORMAL, "");
+                self.core.flags.set(Flags::DEAD);
+            }
+            Phase::Closed => self.core.flags.set(Flags::DEAD),
+        }
+    }
+
+    /// The send in flight finished; returns `true` if `on_drain` is due.
+    pub(crate) fn handle_sent(&mut self, result: Result<usize, i32>, ctx: &mut WorkerCtx) -> bool {
+        match result {
+            Ok(n) if n > 0 => {
+                ctx.stats.bytes_out += n as u64;
+                self.core.send.complete(n);
+                if self.core.send.len() > 0 {
+                    self.core.mark_dirty(ctx);
+                }
+                if self.core.flags.has(Flags::OVER_LIMIT) && self.core.send.len() < ctx.limits.send_buffer_limit {
+                    self.core.flags.clear(Flags::OVER_LIMIT);
+                    return matches!(self.phase, Phase::Open { .. });
+                }
+                false
+            }
+            _ => {
+                self.core.send.fail();
+                self.core.send.clear();
+                self.core.flags.set(Flags::DEAD);
+                false
+            }
+        }
+    }
+
+    /// Call `on_drain` (the worker decided it is due).
+    pub(crate) fn drain<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+        let id = self.core.id(ctx);
+        if let Phase::Open { user, .. } = &mut self.phase {
+            h.on_drain(&mut Conn { id, core: &mut self.core, ctx }, user);
+        }
+        self.after_callback(h, ctx);
+    }
+}

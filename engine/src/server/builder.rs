@@ -1,0 +1,190 @@
+//! [`Server::builder`]: configuration, binding and starting the workers.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::reactor::{choose_backend, sys, Backend};
+use crate::server::{Handler, ServerHandle, Shared};
+
+/// Server configuration (see the [`Builder`] methods for meanings and
+/// defaults).
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) bind: Option<SocketAddr>,
+    pub(crate) workers: usize,
+    pub(crate) backend: Backend,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_frame_size: usize,
+    pub(crate) send_buffer_limit: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) close_timeout: Duration,
+    pub(crate) max_connections_per_worker: usize,
+    pub(crate) recv_buffers: u16,
+    pub(crate) recv_buffer_size: u32,
+    pub(crate) pin_workers: bool,
+    pub(crate) backlog: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: None,
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            backend: Backend::Auto,
+            max_message_size: 16 << 20,
+            max_frame_size: 16 << 20,
+            send_buffer_limit: 1 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(120)),
+            close_timeout: Duration::from_secs(5),
+            max_connections_per_worker: 1 << 20,
+            recv_buffers: 1024,
+            recv_buffer_size: 16 << 10,
+            pin_workers: true,
+            backlog: 1024,
+        }
+    }
+}
+
+/// The server type; see [`Server::builder`].
+pub struct Server;
+
+impl Server {
+    /// Start configuring a server.
+    pub fn builder() -> Builder {
+        Builder { cfg: Config::default(), error: None }
+    }
+}
+
+/// Configures and starts a server.
+#[derive(Debug)]
+pub struct Builder {
+    cfg: Config,
+    error: Option<String>,
+}
+
+impl Builder {
+    /// Address to listen on (the first resolved address is used). Port 0
+    /// picks a free port; see [`ServerHandle::local_addr`].
+    pub fn bind(mut self, addr: impl ToSocketAddrs) -> Self {
+        match addr.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(a)) => self.cfg.bind = Some(a),
+            Ok(None) => self.error = Some("bind address resolved to nothing".into()),
+            Err(e) => self.error = Some(format!("bind address: {e}")),
+        }
+        self
+    }
+
+    /// Worker threads (default: one per available core). Each owns a ring,
+    /// a listener and its shard of the connections.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.cfg.workers = n.max(1);
+        self
+    }
+
+    /// I/O backend (default [`Backend::Auto`]).
+    pub fn backend(mut self, b: Backend) -> Self {
+        self.cfg.backend = b;
+        self
+    }
+
+    /// Largest message (default 16 MiB); larger is refused with 1009.
+    pub fn max_message_size(mut self, n: usize) -> Self {
+        self.cfg.max_message_size = n;
+        self
+    }
+
+    /// Largest frame (default 16 MiB); larger is refused with 1009 when its
+    /// header arrives, before the payload is buffered.
+    pub fn max_frame_size(mut self, n: usize) -> Self {
+        self.cfg.max_frame_size = n;
+        self
+    }
+
+    /// Per-connection send-buffer limit for backpressure (default 1 MiB).
+    pub fn send_buffer_limit(mut self, n: usize) -> Self {
+        self.cfg.send_buffer_limit = n;
+        self
+    }
+
+    /// Time allowed for the upgrade request (default 10 s).
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.cfg.handshake_timeout = d;
+        self
+    }
+
+    /// Idle time after which a ping is sent; a second idle period without
+    /// any bytes closes with 1001 (default 120 s, `None` = off).
+    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
+        self.cfg.idle_timeout = d;
+        self
+    }
+
+    /// Time allowed for the closing handshake and the final flush (default 5 s).
+    pub fn close_timeout(mut self, d: Duration) -> Self {
+        self.cfg.close_timeout = d;
+        self
+    }
+
+    /// Connections a worker accepts before refusing new ones (closing them
+    /// at once).
+    pub fn max_connections_per_worker(mut self, n: usize) -> Self {
+        self.cfg.max_connections_per_worker = n;
+        self
+    }
+
+    /// Receive buffers per worker: count (power of two ≤ 32768) and size.
+    /// On io_uring these form the provided-buffer ring.
+    pub fn recv_buffers(mut self, count: u16, size: u32) -> Self {
+        self.cfg.recv_buffers = count;
+        self.cfg.recv_buffer_size = size;
+        self
+    }
+
+    /// Pin worker `i` to the `i`-th allowed CPU (default on).
+    pub fn pin_workers(mut self, pin: bool) -> Self {
+        self.cfg.pin_workers = pin;
+        self
+    }
+
+    /// Bind, start the workers and return a handle.
+    pub fn start<H: Handler>(self, handler: H) -> io::Result<ServerHandle> {
+        if let Some(e) = self.error {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
+        }
+        let mut cfg = self.cfg;
+        let addr = cfg.bind.unwrap_or_else(|| "127.0.0.1:9001".parse().unwrap());
+        let (backend, why) = choose_backend(cfg.backend);
+        tracing::info!(%backend, reason = %why, "backend chosen");
+        cfg.backend = backend;
+        // Bind every worker's listener here so errors surface now, and so
+        // port 0 resolves once and the other workers join that port.
+        let first = sys::reuseport_listener(addr, cfg.backlog, true)?;
+        let local = sys::local_addr(first)?;
+        let mut listeners = vec![first];
+        for _ in 1..cfg.workers {
+            match sys::reuseport_listener(local, cfg.backlog, true) {
+                Ok(fd) => listeners.push(fd),
+                Err(e) => {
+                    listeners.iter().for_each(|&fd| sys::close(fd));
+                    return Err(e);
+                }
+            }
+        }
+        let shared = Arc::new(Shared::new(cfg.workers, backend, local)?);
+        let handler = Arc::new(handler);
+        crate::shard::spawn_workers(cfg, listeners, handler, shared.clone())?;
+        tracing::info!(%local, workers = shared.workers(), %backend, "listening");
+        Ok(ServerHandle::new(shared))
+    }
+
+    /// Bind, start, and block until the server shuts down.
+    pub fn run<H: Handler>(self, handler: H) -> io::Result<()> {
+        let h = self.start(handler)?;
+        h.wait();
+        Ok(())
+    }
+}

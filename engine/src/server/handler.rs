@@ -1,0 +1,163 @@
+//! What an application implements: [`Handler`], and the per-connection
+//! handle [`Conn`] its callbacks get.
+
+use bytes::Bytes;
+use ringws_codec::{CloseCode, Request};
+
+use crate::conn::ConnCore;
+use crate::server::{ConnId, WorkerCtx};
+
+/// A complete message, borrowed from the receive buffer when it arrived in
+/// one piece (no copy, no allocation) or from the connection's assembly
+/// buffer when it spanned buffers or fragments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// A text message (UTF-8 already checked).
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+}
+
+/// What a send did, for backpressure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendStatus {
+    /// Queued; it goes out at the end of this loop turn.
+    Sent,
+    /// Queued, but the connection's buffered amount is now above the
+    /// send-buffer limit: stop sending until [`Handler::on_drain`].
+    Queued,
+    /// Not queued: the buffered amount was already at the limit, or the
+    /// connection is closing.
+    Dropped,
+}
+
+/// The application's answer to an upgrade request: accept, with the new
+/// connection's state and an optional subprotocol.
+#[derive(Debug)]
+pub struct Accept<S> {
+    pub(crate) state: S,
+    pub(crate) protocol: Option<String>,
+}
+
+impl<S> Accept<S> {
+    /// Accept with `state` as the connection's state.
+    pub fn new(state: S) -> Self {
+        Self { state, protocol: None }
+    }
+
+    /// Choose a subprotocol. It must be one the client offered
+    /// ([`Request::protocols`]); otherwise the upgrade is refused with 500,
+    /// since choosing an unoffered one is the application's mistake.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocol = Some(protocol.into());
+        self
+    }
+}
+
+/// A refused upgrade: an HTTP status and a short reason (the body).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    pub(crate) status: u16,
+    pub(crate) reason: String,
+}
+
+impl Reject {
+    /// Refuse with `status` (e.g. 401, 403, 404) and a reason.
+    pub fn new(status: u16, reason: impl Into<String>) -> Self {
+        Self { status, reason: reason.into() }
+    }
+}
+
+/// The application's callbacks. One handler value is shared by every worker
+/// (hence `Send + Sync`); the per-connection [`Handler::State`] lives on its
+/// worker thread and is handed to each callback.
+///
+/// Callbacks run on the worker's thread inside its event loop: they must not
+/// block. Messages borrow the receive buffer, which goes back to the kernel
+/// when `on_message` returns; copy what you keep.
+pub trait Handler: Send + Sync + 'static {
+    /// Per-connection state, created by [`Handler::on_upgrade`].
+    type State: 'static;
+
+    /// Decide on an upgrade request: path, `Origin`, subprotocol, auth.
+    fn on_upgrade(&self, request: &Request) -> Result<Accept<Self::State>, Reject>;
+
+    /// The 101 response is queued; the connection is open.
+    fn on_open(&self, conn: &mut Conn<'_>, state: &mut Self::State) {
+        let _ = (conn, state);
+    }
+
+    /// A complete message arrived.
+    fn on_message(&self, conn: &mut Conn<'_>, state: &mut Self::State, message: Message<'_>);
+
+    /// The connection closed: `code` and `reason` are the peer's close frame
+    /// (1005 if it had none), or 1006 if the connection ended without one,
+    /// or the code the server sent after a protocol error.
+    fn on_close(&self, state: Self::State, code: CloseCode, reason: &str) {
+        let _ = (state, code, reason);
+    }
+
+    /// The buffered amount fell back below the send-buffer limit after a
+    /// send returned [`SendStatus::Queued`].
+    fn on_drain(&self, conn: &mut Conn<'_>, state: &mut Self::State) {
+        let _ = (conn, state);
+    }
+}
+
+/// A connection, as seen from inside a callback.
+pub struct Conn<'a> {
+    pub(crate) id: ConnId,
+    pub(crate) core: &'a mut ConnCore,
+    pub(crate) ctx: &'a mut WorkerCtx,
+}
+
+impl Conn<'_> {
+    /// This connection's id (usable with [`crate::ServerHandle::send_to`]).
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// Send a text message.
+    pub fn send_text(&mut self, text: &str) -> SendStatus {
+        self.core.send_message(self.ctx, ringws_codec::OpCode::Text, text.as_bytes())
+    }
+
+    /// Send a binary message (the payload is copied into the send queue).
+    pub fn send_binary(&mut self, data: &[u8]) -> SendStatus {
+        self.core.send_message(self.ctx, ringws_codec::OpCode::Binary, data)
+    }
+
+    /// Send a binary message whose payload is shared, not copied, when large.
+    pub fn send_binary_shared(&mut self, data: Bytes) -> SendStatus {
+        self.core.send_shared(self.ctx, ringws_codec::OpCode::Binary, data)
+    }
+
+    /// Send a ping (payload ≤ 125 bytes; longer is truncated).
+    pub fn ping(&mut self, payload: &[u8]) -> SendStatus {
+        let p = &payload[..payload.len().min(125)];
+        self.core.send_control(self.ctx, ringws_codec::OpCode::Ping, p)
+    }
+
+    /// Start the closing handshake with `code` and `reason` (≤ 123 bytes).
+    pub fn close(&mut self, code: CloseCode, reason: &str) {
+        self.core.start_close(self.ctx, code, reason);
+    }
+
+    /// Send a message to every open connection of the server (this one
+    /// included). The frame is encoded once; every connection's queue shares
+    /// its bytes. Delivery to other workers goes through their inboxes.
+    pub fn broadcast(&mut self, msg: Message<'_>) {
+        let frame = crate::server::handle::encode_frame(msg);
+        for (i, mb) in self.ctx.shared.mailboxes.iter().enumerate() {
+            if i != self.ctx.worker as usize {
+                mb.push(crate::shard::Command::Broadcast(frame.clone()));
+            }
+        }
+        self.ctx.broadcasts.push(frame);
+    }
+
+    /// Bytes queued and not yet written to the socket.
+    pub fn buffered_amount(&self) -> usize {
+        self.core.buffered_amount()
+    }
+}

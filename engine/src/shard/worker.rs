@@ -1,0 +1,422 @@
+//! One worker: a pinned thread that owns a reactor, a listener and its shard
+//! of the connection table, and runs the event loop.
+//!
+//! A loop turn: wait for completions → route each to its connection (the
+//! state machine queues output and sets flags) → run due timers → take the
+//! inbox → for every connection with queued output and no send in flight,
+//! start one vectored send → publish counters. On io_uring every send and
+//! re-arm of the turn is submitted by the next turn's single
+//! `submit_and_wait`.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use ringws_codec::HandshakeConfig;
+
+use super::cross::Command;
+use super::slab::Slab;
+use super::timers::Timers;
+use crate::conn::{Connection, Flags, RxConfig, SendOp};
+use crate::reactor::{sys, Completion, Reactor, ReactorConfig, RecvEnd, Token};
+use crate::server::{Config, Handler, Limits, LocalStats, Shared, WorkerCtx};
+
+fn ms(d: std::time::Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128 / 2) as u64
+}
+
+/// Start one thread per listener; returns once every reactor is built (so
+/// an io_uring set-up failure is reported to `start`).
+pub(crate) fn spawn_workers<H: Handler>(
+    cfg: Config,
+    listeners: Vec<RawFd>,
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+) -> io::Result<()> {
+    let cpus = sys::allowed_cpus();
+    let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
+    let mut threads = Vec::new();
+    let n = listeners.len();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let cfg = cfg.clone();
+        let handler = handler.clone();
+        let shared = shared.clone();
+        let ready = ready_tx.clone();
+        let cpu = if cfg.pin_workers && !cpus.is_empty() { Some(cpus[i % cpus.len()]) } else { None };
+        let t = std::thread::Builder::new().name(format!("ringws-worker-{i}")).spawn(move || {
+            if let Some(cpu) = cpu {
+                if let Err(e) = sys::pin_to_cpu(cpu) {
+                    tracing::warn!(worker = i, cpu, error = %e, "could not pin worker");
+                }
+            }
+            match Worker::new(i as u16, &cfg, listener, handler, shared) {
+                Ok(mut w) => {
+                    let _ = ready.send(Ok(()));
+                    drop(ready);
+                    if let Err(e) = w.run() {
+                        tracing::error!(worker = i, error = %e, "worker failed");
+                    }
+                }
+                Err(e) => {
+                    sys::close(listener);
+                    let _ = ready.send(Err(e));
+                }
+            }
+        })?;
+        threads.push(t);
+    }
+    drop(ready_tx);
+    let mut first_err = None;
+    for _ in 0..n {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => first_err = first_err.or(Some(e)),
+            Err(_) => first_err = first_err.or(Some(io::Error::other("worker thread died during start"))),
+        }
+    }
+    *shared.threads.lock().unwrap_or_else(|p| p.into_inner()) = threads;
+    if let Some(e) = first_err {
+        for mb in &shared.mailboxes {
+            mb.push(Command::Shutdown(Instant::now()));
+        }
+        let threads = std::mem::take(&mut *shared.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+struct Worker<H: Handler> {
+    id: u16,
+    reactor: Reactor,
+    listener: RawFd,
+    slab: Slab<Connection<H::State>>,
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+    ctx: WorkerCtx,
+    hs: HandshakeConfig,
+    max_conns: usize,
+    start: Instant,
+    events: Vec<Completion>,
+    inbox: Vec<Command>,
+    ops: Vec<Box<SendOp>>,
+    /// Graceful-shutdown deadline (ms on the worker clock).
+    shutdown_at: Option<u64>,
+}
+
+impl<H: Handler> Worker<H> {
+    fn new(id: u16, cfg: &Config, listener: RawFd, handler: Arc<H>, shared: Arc<Shared>) -> io::Result<Self> {
+        let idle_ms = cfg.idle_timeout.map(ms).unwrap_or(u64::MAX);
+        let handshake_ms = ms(cfg.handshake_timeout);
+        let close_ms = ms(cfg.close_timeout);
+        // Tick often enough for the shortest timeout to be roughly honoured.
+        let shortest = idle_ms.min(handshake_ms).min(close_ms);
+        let tick = std::time::Duration::from_millis((shortest / 8).clamp(5, 250));
+        let rcfg = ReactorConfig {
+            sq_entries: 1024,
+            buf_count: cfg.recv_buffers,
+            buf_size: cfg.recv_buffer_size,
+            tick,
+        };
+        let mut reactor = Reactor::new(cfg.backend, &rcfg)?;
+        reactor.arm_wake(shared.mailboxes[id as usize].eventfd())?;
+        reactor.arm_accept(listener)?;
+        let ctx = WorkerCtx {
+            worker: id,
+            dirty: Vec::new(),
+            limits: Limits {
+                send_buffer_limit: cfg.send_buffer_limit,
+                handshake_timeout_ms: handshake_ms,
+                idle_timeout_ms: idle_ms,
+                close_timeout_ms: close_ms,
+            },
+            rx: RxConfig { max_message_size: cfg.max_message_size, max_frame_size: cfg.max_frame_size },
+            now_ms: 0,
+            timers: Timers::default(),
+            stats: LocalStats::default(),
+            scratch: Vec::new(),
+            broadcasts: Vec::new(),
+            shared: shared.clone(),
+        };
+        tracing::debug!(worker = id, backend = %reactor.backend(), "worker started");
+        Ok(Self {
+            id,
+            reactor,
+            listener,
+            slab: Slab::new(),
+            handler,
+            shared,
+            ctx,
+            hs: HandshakeConfig::default(),
+            max_conns: cfg.max_connections_per_worker,
+            start: Instant::now(),
+            events: Vec::with_capacity(256),
+            inbox: Vec::new(),
+            ops: Vec::new(),
+            shutdown_at: None,
+        })
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        loop {
+            let mut events = std::mem::take(&mut self.events);
+            self.reactor.turn(&mut events)?;
+            self.ctx.now_ms = self.start.elapsed().as_millis() as u64;
+            for ev in events.drain(..) {
+                self.on_completion(ev);
+            }
+            self.events = events;
+            self.run_timers();
+            self.flush();
+            self.shared.stats[self.id as usize].publish(self.slab.len(), &self.ctx.stats);
+            if let Some(at) = self.shutdown_at {
+                if self.slab.len() == 0 {
+                    break;
+                }
+                if self.ctx.now_ms >= at {
+                    self.force_close_all();
+                    // Give the cancellations a bounded number of turns.
+                    if self.ctx.now_ms >= at + 1000 {
+                        tracing::warn!(worker = self.id, left = self.slab.len(), "shutdown: abandoning connections");
+                        break;
+                    }
+                }
+            }
+        }
+        sys::close(self.listener);
+        Ok(())
+    }
+
+    fn on_completion(&mut self, ev: Completion) {
+        match ev {
+            Completion::Accepted(Ok(fd)) => self.on_accept(fd),
+            Completion::Accepted(Err(errno)) => {
+                tracing::warn!(worker = self.id, errno, "accept failed");
+            }
+            Completion::Data { token, buf } => {
+                if let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) {
+                    if c.core.flags.has(Flags::FIN_DONE) || c.core.flags.has(Flags::DEAD) {
+                        // Lingering after our FIN: discard.
+                    } else {
+                        // SAFETY: the slice is used only inside this call and
+                        // the buffer is recycled right after.
+                        let data = unsafe { buf.bytes() };
+                        c.handle_data(data, &*self.handler, &mut self.ctx);
+                    }
+                }
+                self.reactor.recycle(buf);
+                self.settle(token);
+            }
+            Completion::RecvEnded { token, end } => {
+                let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) else { return };
+                let stopping = c.core.flags.has(Flags::RECV_STOPPING) || c.core.flags.has(Flags::DEAD);
+                match end {
+                    RecvEnd::Rearm if !stopping => {
+                        if let Err(e) = self.reactor.arm_recv(token, c.core.fd) {
+                            tracing::warn!(error = %e, "re-arming receive failed");
+                        }
+                    }
+                    _ => {
+                        c.core.flags.clear(Flags::RECV_ARMED);
+                        if !stopping {
+                            c.handle_eof(&*self.handler, &mut self.ctx);
+                        }
+                        c.core.flags.set(Flags::DEAD);
+                    }
+                }
+                self.settle(token);
+            }
+            Completion::Sent { token, result } => {
+                let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
+                    tracing::error!(?token, "send completion for an unknown connection");
+                    return;
+                };
+                if let Some(op) = c.core.op.take() {
+                    self.ops.push(op);
+                }
+                if c.handle_sent(result, &mut self.ctx) {
+                    c.drain(&*self.handler, &mut self.ctx);
+                }
+                self.settle(token);
+            }
+            Completion::Tick => {}
+            Completion::Wake => self.on_wake(),
+        }
+    }
+
+    fn on_accept(&mut self, fd: RawFd) {
+        if self.shutdown_at.is_some() || self.slab.len() >= self.max_conns {
+            sys::close(fd);
+            return;
+        }
+        let _ = sys::set_nodelay(fd);
+        let (slot, gen) = self.slab.vacant_id();
+        let token = Token { slot, gen };
+        let conn = Connection::new(fd, token, self.hs, &mut self.ctx);
+        let inserted = self.slab.insert(conn);
+        debug_assert_eq!(inserted, (slot, gen));
+        let c = self.slab.get_mut(slot, gen).expect("just inserted");
+        match self.reactor.arm_recv(token, fd) {
+            Ok(()) => c.core.flags.set(Flags::RECV_ARMED),
+            Err(e) => {
+                tracing::warn!(error = %e, "arming receive failed");
+                c.core.flags.set(Flags::DEAD);
+            }
+        }
+        self.settle(token);
+    }
+
+    /// Act on the flags the state machine set: half-close after the flush,
+    /// stop the receive, release the connection when nothing is in flight.
+    fn settle(&mut self, token: Token) {
+        let Some((gen, c)) = self.slab.get_mut_masked(token.slot, token.gen) else { return };
+        let f = c.core.flags;
+        if f.has(Flags::FIN_AFTER_FLUSH)
+            && !f.has(Flags::FIN_DONE)
+            && !c.core.send.in_flight()
+            && c.core.send.len() == 0
+        {
+            c.core.flags.set(Flags::FIN_DONE);
+            // FIN after our last bytes; keep reading (and discarding) so a
+            // close with unread input does not turn into a reset that could
+            // destroy the close frame on its way.
+            let _ = sys::syscall!(shutdown(c.core.fd, libc::SHUT_WR));
+        }
+        let f = c.core.flags;
+        if f.has(Flags::DEAD) {
+            if f.has(Flags::RECV_ARMED) && !f.has(Flags::RECV_STOPPING) {
+                c.core.flags.set(Flags::RECV_STOPPING);
+                self.reactor.stop_recv(token, c.core.fd);
+            }
+            let c = self.slab.get_mut(token.slot, gen).expect("present");
+            if !c.core.flags.has(Flags::RECV_ARMED) && !c.core.send.in_flight() {
+                let c = self.slab.remove(token.slot, gen).expect("present");
+                sys::close(c.core.fd);
+                // If `on_close` was never delivered (forced close), deliver it.
+                drop(c);
+            }
+        }
+    }
+
+    fn run_timers(&mut self) {
+        let now = self.ctx.now_ms;
+        while let Some((when, slot, gen)) = self.ctx.timers.pop_due(now) {
+            let Some(c) = self.slab.get_mut(slot, gen) else { continue };
+            if c.core.timer_at != when {
+                continue; // superseded by an earlier entry
+            }
+            c.core.timer_at = u64::MAX;
+            if c.core.deadline_ms <= now {
+                c.handle_timeout(&*self.handler, &mut self.ctx);
+            }
+            let c = self.slab.get_mut(slot, gen).expect("present");
+            if c.core.timer_at == u64::MAX && c.core.deadline_ms != u64::MAX {
+                let d = c.core.deadline_ms.max(now + 1);
+                c.core.timer_at = d;
+                self.ctx.timers.push(d, slot, gen);
+            }
+            self.settle(Token { slot, gen });
+        }
+    }
+
+    fn on_wake(&mut self) {
+        let mut inbox = std::mem::take(&mut self.inbox);
+        self.shared.mailboxes[self.id as usize].drain_into(&mut inbox);
+        for cmd in inbox.drain(..) {
+            match cmd {
+                Command::SendTo(id, frame) => match self.slab.get_mut(id.slot(), id.gen()) {
+                    Some(c) if c.is_open() => {
+                        c.core.send_frame(&mut self.ctx, frame);
+                    }
+                    _ => self.ctx.stats.stale_dropped += 1,
+                },
+                Command::Broadcast(frame) => self.ctx.broadcasts.push(frame),
+                Command::Shutdown(at) => {
+                    let at_ms = ms(at.saturating_duration_since(self.start));
+                    self.shutdown_at = Some(at_ms);
+                    self.reactor.stop_accept();
+                    for (slot, gen) in self.slab.ids() {
+                        if let Some(c) = self.slab.get_mut(slot, gen) {
+                            c.going_away(&*self.handler, &mut self.ctx);
+                        }
+                        self.settle(Token { slot, gen });
+                    }
+                }
+            }
+        }
+        self.inbox = inbox;
+    }
+
+    fn force_close_all(&mut self) {
+        for (slot, gen) in self.slab.ids() {
+            if let Some(c) = self.slab.get_mut(slot, gen) {
+                if !c.core.flags.has(Flags::DEAD) {
+                    c.handle_eof(&*self.handler, &mut self.ctx);
+                    // Ends an in-flight send (EPIPE) so the slot can go.
+                    sys::shutdown(c.core.fd);
+                }
+            }
+            self.settle(Token { slot, gen });
+        }
+    }
+
+    /// Start one vectored send per connection with queued output.
+    fn flush(&mut self) {
+        // Broadcasts queued by handlers or other threads this turn.
+        if !self.ctx.broadcasts.is_empty() {
+            let frames = std::mem::take(&mut self.ctx.broadcasts);
+            for (slot, gen) in self.slab.ids() {
+                if let Some(c) = self.slab.get_mut(slot, gen) {
+                    if c.is_open() {
+                        for f in &frames {
+                            c.core.send_frame(&mut self.ctx, f.clone());
+                        }
+                    }
+                }
+            }
+        }
+        let mut dirty = std::mem::take(&mut self.ctx.dirty);
+        for token in dirty.drain(..) {
+            let Some(c) = self.slab.get_mut(token.slot, token.gen) else { continue };
+            c.core.flags.clear(Flags::DIRTY);
+            if c.core.flags.has(Flags::DEAD) && !c.core.flags.has(Flags::FIN_AFTER_FLUSH) {
+                self.settle(token);
+                continue;
+            }
+            if !c.core.send.in_flight() {
+                let mut op = c.core.op.take().or_else(|| self.ops.pop()).unwrap_or_else(SendOp::new);
+                if c.core.send.prepare(&mut op) {
+                    let msg: *const libc::msghdr = &op.hdr;
+                    let fd = c.core.fd;
+                    c.core.op = Some(op);
+                    // SAFETY: the msghdr lives in the boxed op now owned by
+                    // the connection, and the segments it points at are
+                    // locked in the send queue; both stay until `Sent`, and
+                    // the slot is not released while a send is in flight.
+                    if let Err(e) = unsafe { self.reactor.send(token, fd, msg) } {
+                        tracing::warn!(error = %e, "send submission failed");
+                    }
+                } else {
+                    self.ops.push(op);
+                }
+            }
+            self.settle(token);
+        }
+        self.ctx.dirty = dirty;
+    }
+}
+
+impl<H: Handler> Drop for Worker<H> {
+    fn drop(&mut self) {
+        // Remaining sockets (abandoned after the shutdown deadline).
+        for (slot, gen) in self.slab.ids() {
+            if let Some(c) = self.slab.get_mut(slot, gen) {
+                sys::shutdown(c.core.fd);
+                sys::close(c.core.fd);
+            }
+        }
+    }
+}
