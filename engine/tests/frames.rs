@@ -1,0 +1,128 @@
+//! Messages, control frames and protocol errors over real sockets, on both
+//! backends.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::*;
+use ringws_codec::OpCode;
+
+both_backends!(echo_sizes, |backend| {
+    let h = start(backend, Echo::new(), |b| b);
+    let mut c = Client::connect(h.local_addr());
+    for size in [0usize, 125, 126, 64 << 10, 1 << 20, 16 << 20] {
+        let bin: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
+        c.send_binary(&bin);
+        assert!(c.recv_data() == Some(Ev::Binary(bin)), "binary {size}");
+        let text: String = (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+        c.send_text(&text);
+        assert!(c.recv_data() == Some(Ev::Text(text)), "text {size}");
+    }
+    h.shutdown(Duration::from_secs(1));
+});
+
+both_backends!(fragmented_with_pings_interleaved, |backend| {
+    let h = start(backend, Echo::new(), |b| b);
+    let mut c = Client::connect(h.local_addr());
+    c.send_frame(false, OpCode::Text, "héllo ".as_bytes());
+    c.send_frame(true, OpCode::Ping, b"p1");
+    c.send_frame(false, OpCode::Continuation, b"wor");
+    c.send_frame(true, OpCode::Ping, b"p2");
+    c.send_frame(true, OpCode::Continuation, b"ld");
+    assert_eq!(c.recv(), Some(Ev::Pong(b"p1".to_vec())));
+    assert_eq!(c.recv(), Some(Ev::Pong(b"p2".to_vec())));
+    assert_eq!(c.recv(), Some(Ev::Text("héllo world".into())));
+    // A multi-byte character split across fragments is fine.
+    let e = "é".as_bytes();
+    c.send_frame(false, OpCode::Text, &e[..1]);
+    c.send_frame(true, OpCode::Continuation, &e[1..]);
+    assert_eq!(c.recv_data(), Some(Ev::Text("é".into())));
+    h.shutdown(Duration::from_secs(1));
+});
+
+fn expect_close(c: &mut Client, code: u16) {
+    match c.recv_data() {
+        Some(Ev::Close(Some((got, _)))) => assert_eq!(got, code),
+        other => panic!("expected close {code}, got {other:?}"),
+    }
+    assert!(c.wait_eof(), "server should hang up after the close");
+}
+
+both_backends!(invalid_utf8_is_1007, |backend| {
+    let h = start(backend, Echo::new(), |b| b);
+    let mut c = Client::connect(h.local_addr());
+    c.send_frame(true, OpCode::Text, &[b'a', 0xff, b'b']);
+    expect_close(&mut c, 1007);
+    // Mid-fragment: the first fragment is already invalid, the message is
+    // never finished.
+    let mut c = Client::connect(h.local_addr());
+    c.send_frame(false, OpCode::Text, &[b'o', b'k', 0xc0, 0xaf]);
+    expect_close(&mut c, 1007);
+    h.shutdown(Duration::from_secs(1));
+});
+
+both_backends!(oversized_is_1009_before_buffering, |backend| {
+    let h = start(backend, Echo::new(), |b| b.max_message_size(1000).max_frame_size(1000));
+    let mut c = Client::connect(h.local_addr());
+    // Only the header of a 1 GiB frame: refused from the header alone.
+    let mut hdr = [0u8; 14];
+    let n = ringws_codec::encode_header(&mut hdr, true, OpCode::Binary, 1 << 30, mask());
+    c.s.write_all(&hdr[..n]).unwrap();
+    expect_close(&mut c, 1009);
+    // A message over the limit in fragments under it.
+    let mut c = Client::connect(h.local_addr());
+    c.send_frame(false, OpCode::Binary, &[0u8; 600]);
+    c.send_frame(true, OpCode::Continuation, &[0u8; 600]);
+    expect_close(&mut c, 1009);
+    h.shutdown(Duration::from_secs(1));
+});
+
+both_backends!(unmasked_is_1002, |backend| {
+    let h = start(backend, Echo::new(), |b| b);
+    let mut c = Client::connect(h.local_addr());
+    let mut out = Vec::new();
+    ringws_codec::write_frame(&mut out, true, OpCode::Text, b"naked", None);
+    c.s.write_all(&out).unwrap();
+    expect_close(&mut c, 1002);
+    h.shutdown(Duration::from_secs(1));
+});
+
+both_backends!(close_handshake_client_initiated, |backend| {
+    let handler = Echo::new();
+    let h = start(backend, handler.clone(), |b| b);
+    let mut c = Client::connect(h.local_addr());
+    let (p, n) = ringws_codec::close_payload(ringws::CloseCode(4000), "done here");
+    c.send_frame(true, OpCode::Close, &p[..n]);
+    match c.recv_data() {
+        Some(Ev::Close(Some((4000, _)))) => {}
+        other => panic!("expected the echoed close, got {other:?}"),
+    }
+    assert!(c.wait_eof());
+    let mut closed = None;
+    while let Some(r) = handler.next(Duration::from_secs(2)) {
+        if let Report::Close(_, code, reason) = r {
+            closed = Some((code, reason));
+            break;
+        }
+    }
+    assert_eq!(closed, Some((4000, "done here".to_string())));
+    h.shutdown(Duration::from_secs(1));
+});
+
+both_backends!(close_handshake_server_initiated, |backend| {
+    let handler = Echo::new();
+    let h = start(backend, handler.clone(), |b| b);
+    let mut c = Client::connect(h.local_addr());
+    c.send_text("close:4001");
+    match c.recv_data() {
+        Some(Ev::Close(Some((4001, r)))) => assert_eq!(r, "bye"),
+        other => panic!("expected close 4001, got {other:?}"),
+    }
+    // Answer it; the server then closes TCP.
+    let (p, n) = ringws_codec::close_payload(ringws::CloseCode(4001), "");
+    c.send_frame(true, OpCode::Close, &p[..n]);
+    assert!(c.wait_eof());
+    h.shutdown(Duration::from_secs(1));
+});
