@@ -284,6 +284,11 @@ impl<H: Handler> Worker<H> {
             // close with unread input does not turn into a reset that could
             // destroy the close frame on its way.
             let _ = sys::syscall!(shutdown(c.core.fd, libc::SHUT_WR));
+            if self.shutdown_at.is_some() {
+                // Shutting down: the closing handshake is done, do not
+                // linger for the peer's FIN.
+                c.core.flags.set(Flags::DEAD);
+            }
         }
         let f = c.core.flags;
         if f.has(Flags::DEAD) {

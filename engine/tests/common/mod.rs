@@ -54,6 +54,9 @@ pub enum Report {
     Open(ConnId),
     Close(ConnId, u16, String),
     Drain(ConnId),
+    /// Result of a "flood:<count>:<size>" request: statuses and the largest
+    /// buffered amount seen.
+    Flood { sent: usize, queued: usize, dropped: usize, max_buffered: usize },
 }
 
 /// Echo handler: accepts `/` (and anything but `/forbidden`, which gets
@@ -105,6 +108,21 @@ impl Handler for Echo {
             Message::Text(t) if t.starts_with("close:") => {
                 let code: u16 = t[6..].parse().unwrap();
                 conn.close(CloseCode(code), "bye");
+            }
+            Message::Text(t) if t.starts_with("flood:") => {
+                let mut it = t[6..].split(':').map(|v| v.parse::<usize>().unwrap());
+                let (count, size) = (it.next().unwrap(), it.next().unwrap());
+                let payload = vec![0xabu8; size];
+                let (mut sent, mut queued, mut dropped, mut max_buffered) = (0, 0, 0, 0);
+                for _ in 0..count {
+                    match conn.send_binary(&payload) {
+                        ringws::SendStatus::Sent => sent += 1,
+                        ringws::SendStatus::Queued => queued += 1,
+                        ringws::SendStatus::Dropped => dropped += 1,
+                    }
+                    max_buffered = max_buffered.max(conn.buffered_amount());
+                }
+                self.report(Report::Flood { sent, queued, dropped, max_buffered });
             }
             Message::Text(t) => {
                 conn.send_text(t);

@@ -1,0 +1,207 @@
+//! Timers, many connections, backpressure, cross-thread sends, shutdown and
+//! stale ids, on both backends.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use ringws::{ConnId, Message};
+use ringws_codec::OpCode;
+
+fn next_open(h: &Echo) -> ConnId {
+    loop {
+        match h.next(Duration::from_secs(5)).expect("no open report") {
+            Report::Open(id) => return id,
+            _ => continue,
+        }
+    }
+}
+
+#[test]
+fn idle_connection_footprint() {
+    // The slab entry per connection for a handler with no state; an idle
+    // connection holds no heap memory besides it (receive buffers belong to
+    // the ring, send queues are released when drained).
+    let n = ringws::internal::connection_size::<()>();
+    eprintln!("size_of::<Connection<()>>() = {n} bytes");
+    assert!(n <= 256, "connection entry grew to {n} bytes");
+}
+
+both_backends!(idle_timeout_pings_then_closes, |backend| {
+    let h = start(backend, Echo::new(), |b| b.idle_timeout(Some(Duration::from_millis(300))));
+    let mut c = Client::connect(h.local_addr());
+    let t = Instant::now();
+    assert_eq!(c.recv(), Some(Ev::Ping(vec![])));
+    let pinged = t.elapsed();
+    assert!(pinged >= Duration::from_millis(250) && pinged < Duration::from_secs(3), "{pinged:?}");
+    // No pong: after another idle period the server closes with 1001.
+    match c.recv() {
+        Some(Ev::Close(Some((1001, _)))) => {}
+        other => panic!("expected close 1001, got {other:?}"),
+    }
+    // Traffic keeps a connection alive: answer pings and it stays open.
+    let mut c = Client::connect(h.local_addr());
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(900) {
+        match c.recv() {
+            Some(Ev::Ping(p)) => c.send_frame(true, OpCode::Pong, &p),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    c.send_text("still here");
+    assert_eq!(c.recv_data(), Some(Ev::Text("still here".into())));
+    h.shutdown(Duration::from_secs(1));
+});
+
+fn raise_nofile() {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit pointer.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        r.rlim_cur = r.rlim_max.min(65536);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+    }
+}
+
+both_backends!(two_thousand_concurrent_connections, |backend| {
+    raise_nofile();
+    let h = start(backend, Echo::new(), |b| b.workers(2));
+    let addr = h.local_addr();
+    let mut clients: Vec<Client> = (0..2000).map(|_| Client::connect(addr)).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send_text(&format!("msg {i}"));
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.recv_data(), Some(Ev::Text(format!("msg {i}"))));
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while h.stats().connections < 2000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(h.stats().connections, 2000);
+    drop(clients);
+    h.shutdown(Duration::from_secs(2));
+});
+
+both_backends!(reader_that_never_reads_is_bounded, |backend| {
+    let handler = Echo::new();
+    let limit = 256 << 10;
+    let h = start(backend, handler.clone(), |b| b.send_buffer_limit(limit));
+    let mut slow = Client::connect(h.local_addr());
+    // 400 × 64 KiB = 25 MiB requested at a client that does not read.
+    slow.send_text("flood:400:65536");
+    let flood = loop {
+        match handler.next(Duration::from_secs(5)).expect("no flood report") {
+            r @ Report::Flood { .. } => break r,
+            _ => continue,
+        }
+    };
+    let Report::Flood { sent, queued, dropped, max_buffered } = flood else { unreachable!() };
+    eprintln!("sent {sent}, queued {queued}, dropped {dropped}, max buffered {max_buffered}");
+    assert!(max_buffered <= limit + (64 << 10) + 14, "{max_buffered}");
+    assert!(dropped > 300, "most of the flood must be refused, not buffered");
+    assert_eq!(queued, 1);
+    // Meanwhile another connection keeps echoing promptly.
+    let mut other = Client::connect(h.local_addr());
+    let t = Instant::now();
+    for i in 0..200 {
+        other.send_binary(&[i as u8; 1000]);
+        assert_eq!(other.recv_data(), Some(Ev::Binary(vec![i as u8; 1000])));
+    }
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // Once the slow client reads, the queue drains and on_drain fires.
+    let mut got = 0;
+    while got < sent + queued {
+        match slow.recv_data() {
+            Some(Ev::Binary(b)) => {
+                assert_eq!(b.len(), 65536);
+                got += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut drained = false;
+    while let Some(r) = handler.next(Duration::from_secs(2)) {
+        if matches!(r, Report::Drain(_)) {
+            drained = true;
+            break;
+        }
+    }
+    assert!(drained, "on_drain not called");
+    h.shutdown(Duration::from_secs(1));
+});
+
+both_backends!(send_to_and_broadcast_from_another_thread, |backend| {
+    let handler = Echo::new();
+    let h = start(backend, handler.clone(), |b| b.workers(2));
+    let mut a = Client::connect(h.local_addr());
+    let ida = next_open(&handler);
+    let mut b = Client::connect(h.local_addr());
+    let idb = next_open(&handler);
+    let h2 = h.clone();
+    std::thread::spawn(move || {
+        h2.send_to(ida, Message::Text("to a")).unwrap();
+        h2.send_to(idb, Message::Binary(b"to b")).unwrap();
+        h2.broadcast(Message::Text("to all"));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(a.recv_data(), Some(Ev::Text("to a".into())));
+    assert_eq!(a.recv_data(), Some(Ev::Text("to all".into())));
+    assert_eq!(b.recv_data(), Some(Ev::Binary(b"to b".to_vec())));
+    assert_eq!(b.recv_data(), Some(Ev::Text("to all".into())));
+    h.shutdown(Duration::from_secs(1));
+});
+
+both_backends!(stale_conn_id_is_refused, |backend| {
+    let handler = Echo::new();
+    let h = start(backend, handler.clone(), |b| b);
+    let mut a = Client::connect(h.local_addr());
+    let ida = next_open(&handler);
+    a.send_frame(true, OpCode::Close, &[0x03, 0xe8]);
+    assert!(a.wait_eof());
+    // Wait until A's slot is released.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while h.stats().connections > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut b = Client::connect(h.local_addr());
+    let idb = next_open(&handler);
+    assert_ne!(ida, idb);
+    h.send_to(ida, Message::Text("for a dead connection")).unwrap();
+    h.send_to(idb, Message::Text("for b")).unwrap();
+    assert_eq!(b.recv_data(), Some(Ev::Text("for b".into())));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while h.stats().stale_dropped == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(h.stats().stale_dropped, 1);
+    h.shutdown(Duration::from_secs(1));
+});
+
+both_backends!(graceful_shutdown_sends_1001, |backend| {
+    let h = start(backend, Echo::new(), |b| b.workers(2));
+    let mut clients: Vec<Client> = (0..20).map(|_| Client::connect(h.local_addr())).collect();
+    for c in &mut clients {
+        c.send_text("hi");
+        assert_eq!(c.recv_data(), Some(Ev::Text("hi".into())));
+    }
+    let h2 = h.clone();
+    let t = Instant::now();
+    let stopper = std::thread::spawn(move || h2.shutdown(Duration::from_secs(3)));
+    for c in &mut clients {
+        match c.recv_data() {
+            Some(Ev::Close(Some((1001, _)))) => {}
+            other => panic!("expected 1001, got {other:?}"),
+        }
+        c.send_frame(true, OpCode::Close, &[0x03, 0xe9]);
+    }
+    for mut c in clients {
+        assert!(c.wait_eof());
+    }
+    stopper.join().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(3), "shutdown waited for the deadline: {:?}", t.elapsed());
+    // The listener is gone.
+    assert!(std::net::TcpStream::connect(h.local_addr()).is_err());
+});
