@@ -23,7 +23,8 @@ mod shard;
 pub use reactor::Backend;
 pub use ringws_codec::{CloseCode, Request};
 pub use server::{
-    Accept, Builder, Conn, ConnId, Handler, Message, Reject, SendStatus, Server, ServerHandle, Stats, WorkerCtx,
+    Accept, Builder, Conn, ConnId, Handler, Message, Reject, SendStatus, Server, ServerHandle,
+    Stats, WorkerCtx,
 };
 
 /// Internals exposed for tests and benchmarks; not a stable API.

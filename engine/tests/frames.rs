@@ -64,7 +64,9 @@ both_backends!(invalid_utf8_is_1007, |backend| {
 });
 
 both_backends!(oversized_is_1009_before_buffering, |backend| {
-    let h = start(backend, Echo::new(), |b| b.max_message_size(1000).max_frame_size(1000));
+    let h = start(backend, Echo::new(), |b| {
+        b.max_message_size(1000).max_frame_size(1000)
+    });
     let mut c = Client::connect(h.local_addr());
     // Only the header of a 1 GiB frame: refused from the header alone.
     let mut hdr = [0u8; 14];

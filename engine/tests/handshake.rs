@@ -15,13 +15,19 @@ both_backends!(accepted_and_echo, |backend| {
 });
 
 fn status_of(resp: &str) -> u16 {
-    resp.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    resp.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 both_backends!(refusals, |backend| {
     let h = start(backend, Echo::new(), |b| b);
     let a = h.local_addr();
-    let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(10_000));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(10_000)
+    );
     let cases: [(&str, Vec<u8>, u16); 6] = [
         ("garbage", b"NOT HTTP AT ALL\r\n\r\n".to_vec(), 400),
         ("no key", b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n".to_vec(), 400),
@@ -86,7 +92,9 @@ both_backends!(first_frame_in_same_packet_as_handshake, |backend| {
 });
 
 both_backends!(handshake_timeout, |backend| {
-    let h = start(backend, Echo::new(), |b| b.handshake_timeout(Duration::from_millis(300)));
+    let h = start(backend, Echo::new(), |b| {
+        b.handshake_timeout(Duration::from_millis(300))
+    });
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(h.local_addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -96,6 +104,9 @@ both_backends!(handshake_timeout, |backend| {
     let n = s.read(&mut buf).unwrap_or(0);
     assert_eq!(n, 0, "expected the server to hang up");
     let waited = t.elapsed();
-    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(3), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
     h.shutdown(Duration::from_secs(1));
 });

@@ -29,12 +29,17 @@ fn idle_connection_footprint() {
 }
 
 both_backends!(idle_timeout_pings_then_closes, |backend| {
-    let h = start(backend, Echo::new(), |b| b.idle_timeout(Some(Duration::from_millis(300))));
+    let h = start(backend, Echo::new(), |b| {
+        b.idle_timeout(Some(Duration::from_millis(300)))
+    });
     let mut c = Client::connect(h.local_addr());
     let t = Instant::now();
     assert_eq!(c.recv(), Some(Ev::Ping(vec![])));
     let pinged = t.elapsed();
-    assert!(pinged >= Duration::from_millis(250) && pinged < Duration::from_secs(3), "{pinged:?}");
+    assert!(
+        pinged >= Duration::from_millis(250) && pinged < Duration::from_secs(3),
+        "{pinged:?}"
+    );
     // No pong: after another idle period the server closes with 1001.
     match c.recv() {
         Some(Ev::Close(Some((1001, _)))) => {}
@@ -55,7 +60,10 @@ both_backends!(idle_timeout_pings_then_closes, |backend| {
 });
 
 fn raise_nofile() {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit with a valid rlimit pointer.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
@@ -92,15 +100,29 @@ both_backends!(reader_that_never_reads_is_bounded, |backend| {
     // 400 × 64 KiB = 25 MiB requested at a client that does not read.
     slow.send_text("flood:400:65536");
     let flood = loop {
-        match handler.next(Duration::from_secs(5)).expect("no flood report") {
+        match handler
+            .next(Duration::from_secs(5))
+            .expect("no flood report")
+        {
             r @ Report::Flood { .. } => break r,
             _ => continue,
         }
     };
-    let Report::Flood { sent, queued, dropped, max_buffered } = flood else { unreachable!() };
+    let Report::Flood {
+        sent,
+        queued,
+        dropped,
+        max_buffered,
+    } = flood
+    else {
+        unreachable!()
+    };
     eprintln!("sent {sent}, queued {queued}, dropped {dropped}, max buffered {max_buffered}");
     assert!(max_buffered <= limit + (64 << 10) + 14, "{max_buffered}");
-    assert!(dropped > 300, "most of the flood must be refused, not buffered");
+    assert!(
+        dropped > 300,
+        "most of the flood must be refused, not buffered"
+    );
     assert_eq!(queued, 1);
     // Meanwhile another connection keeps echoing promptly.
     let mut other = Client::connect(h.local_addr());
@@ -161,15 +183,21 @@ both_backends!(stale_conn_id_is_refused, |backend| {
     let ida = next_open(&handler);
     a.send_frame(true, OpCode::Close, &[0x03, 0xe8]);
     assert!(a.wait_eof());
+    drop(a);
     // Wait until A's slot is released.
     let deadline = Instant::now() + Duration::from_secs(3);
     while h.stats().connections > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
+    assert_eq!(h.stats().connections, 0);
     let mut b = Client::connect(h.local_addr());
     let idb = next_open(&handler);
     assert_ne!(ida, idb);
-    h.send_to(ida, Message::Text("for a dead connection")).unwrap();
+    // B took A's slot (one worker, slot reused): only the generation differs.
+    let (da, db) = (format!("{ida:?}"), format!("{idb:?}"));
+    assert_eq!(da.split('#').next(), db.split('#').next(), "{da} vs {db}");
+    h.send_to(ida, Message::Text("for a dead connection"))
+        .unwrap();
     h.send_to(idb, Message::Text("for b")).unwrap();
     assert_eq!(b.recv_data(), Some(Ev::Text("for b".into())));
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -201,7 +229,11 @@ both_backends!(graceful_shutdown_sends_1001, |backend| {
         assert!(c.wait_eof());
     }
     stopper.join().unwrap();
-    assert!(t.elapsed() < Duration::from_secs(3), "shutdown waited for the deadline: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "shutdown waited for the deadline: {:?}",
+        t.elapsed()
+    );
     // The listener is gone.
     assert!(std::net::TcpStream::connect(h.local_addr()).is_err());
 });

@@ -86,15 +86,24 @@ fn parse() -> Result<Args, String> {
             print!("{USAGE}");
             std::process::exit(0);
         }
-        let mut val = || inline.clone().or_else(|| it.next()).ok_or(format!("{flag} needs a value"));
+        let mut val = || {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or(format!("{flag} needs a value"))
+        };
         match flag.as_str() {
             "--bind" => a.bind = val()?,
             "--workers" => a.workers = Some(val()?.parse().map_err(|e| format!("--workers: {e}"))?),
             "--backend" => a.backend = val()?.parse()?,
             "--max-message-size" => {
-                a.max_message_size = val()?.parse().map_err(|e| format!("--max-message-size: {e}"))?
+                a.max_message_size = val()?
+                    .parse()
+                    .map_err(|e| format!("--max-message-size: {e}"))?
             }
-            "--idle-timeout" => a.idle_timeout = val()?.parse().map_err(|e| format!("--idle-timeout: {e}"))?,
+            "--idle-timeout" => {
+                a.idle_timeout = val()?.parse().map_err(|e| format!("--idle-timeout: {e}"))?
+            }
             "--mode" => {
                 a.mode = match val()?.as_str() {
                     "echo" => Mode::Echo,
@@ -160,6 +169,11 @@ fn main() -> ExitCode {
     tracing::info!(signal = sig, "shutting down (close 1001, up to 5 s)");
     handle.shutdown(Duration::from_secs(5));
     let s = handle.stats();
-    tracing::info!(handshakes = s.handshakes, messages_in = s.messages_in, messages_out = s.messages_out, "bye");
+    tracing::info!(
+        handshakes = s.handshakes,
+        messages_in = s.messages_in,
+        messages_out = s.messages_out,
+        "bye"
+    );
     ExitCode::SUCCESS
 }

@@ -3,7 +3,7 @@
 //! The worker feeds it received bytes (`handle_data`), send completions
 //! (`handle_sent`), the peer's end of stream (`handle_eof`) and deadlines
 //! (`handle_timeout(now)`); it answers by queueing bytes in its
-//! [`send::SendQueue`] and setting [`state::Flags`] that tell the worker
+//! send queue and setting [`state::Flags`] that tell the worker
 //! what to do with the socket (send, half-close, release).
 
 mod recv;
@@ -11,5 +11,5 @@ mod send;
 mod state;
 
 pub(crate) use recv::RxConfig;
-pub(crate) use send::SendOp;
+pub(crate) use send::Outgoing;
 pub(crate) use state::{ConnCore, Connection, Flags};

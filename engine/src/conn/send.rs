@@ -6,8 +6,10 @@
 //! ever sees immutable memory: appending to the tail afterwards writes after
 //! (or reallocates away from) the frozen part and cannot move it. Shared
 //! payloads (`publish`) are queued as their own segment without a copy.
-//! Everything is released when the queue drains, so an idle connection
-//! holds no send memory.
+//! The queue and the `sendmsg` memory live together in an [`Outgoing`] box
+//! that a connection holds only while it has bytes queued or a send in
+//! flight; the worker pools the boxes, so an idle connection holds no send
+//! memory and a busy one does not allocate per message.
 
 use std::collections::VecDeque;
 
@@ -21,17 +23,30 @@ pub(crate) const MAX_IOV: usize = 64;
 /// being copied into the tail (when the caller already has them as `Bytes`).
 const SHARE_THRESHOLD: usize = 4096;
 
-/// The memory one in-flight `sendmsg` points at; boxed and pooled by the
-/// worker so its address is stable while the kernel holds it.
+/// Tail capacity a drained queue keeps for its next user.
+const KEEP_CAPACITY: usize = 64 << 10;
+
+/// The memory one in-flight `sendmsg` points at.
 pub(crate) struct SendOp {
     pub(crate) hdr: libc::msghdr,
     pub(crate) iov: [libc::iovec; MAX_IOV],
 }
 
-impl SendOp {
+/// A connection's sending state (boxed, pooled by the worker): the queue
+/// and the `sendmsg` memory, at a stable address while a send is in flight.
+pub(crate) struct Outgoing {
+    pub(crate) queue: SendQueue,
+    pub(crate) op: SendOp,
+}
+
+impl Outgoing {
     pub(crate) fn new() -> Box<Self> {
         // SAFETY: msghdr and iovec are plain C structs; all-zero is valid.
-        Box::new(unsafe { std::mem::zeroed() })
+        let op: SendOp = unsafe { std::mem::zeroed() };
+        Box::new(Self {
+            queue: SendQueue::default(),
+            op,
+        })
     }
 }
 
@@ -101,7 +116,10 @@ impl SendQueue {
         }
         let n = self.segs.len().min(MAX_IOV);
         for (i, seg) in self.segs.iter().take(n).enumerate() {
-            op.iov[i] = libc::iovec { iov_base: seg.as_ptr() as *mut libc::c_void, iov_len: seg.len() };
+            op.iov[i] = libc::iovec {
+                iov_base: seg.as_ptr() as *mut libc::c_void,
+                iov_len: seg.len(),
+            };
         }
         // SAFETY: all-zero is a valid msghdr; we then point it at our iovecs.
         op.hdr = unsafe { std::mem::zeroed() };
@@ -144,9 +162,14 @@ impl SendQueue {
     }
 
     fn release(&mut self) {
-        // Give the memory back: an idle connection holds no send buffers.
-        self.segs = VecDeque::new();
-        self.tail = BytesMut::new();
+        // The queue goes back to the worker's pool with its capacity (no
+        // allocation per message), but a burst's large buffers are freed.
+        if self.tail.capacity() > KEEP_CAPACITY {
+            self.tail = BytesMut::new();
+        }
+        if self.segs.capacity() > MAX_IOV {
+            self.segs = VecDeque::new();
+        }
     }
 }
 
@@ -154,12 +177,19 @@ impl SendQueue {
 mod tests {
     use super::*;
 
+    fn new_op() -> Box<SendOp> {
+        // SAFETY: plain C structs; all-zero is valid.
+        Box::new(unsafe { std::mem::zeroed() })
+    }
+
     fn collect(op: &SendOp) -> Vec<u8> {
         let mut v = Vec::new();
         for i in 0..op.hdr.msg_iovlen {
             let iov = op.iov[i];
             // SAFETY: prepare() pointed the iovecs at live, locked segments.
-            v.extend_from_slice(unsafe { std::slice::from_raw_parts(iov.iov_base as *const u8, iov.iov_len) });
+            v.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(iov.iov_base as *const u8, iov.iov_len)
+            });
         }
         v
     }
@@ -167,7 +197,7 @@ mod tests {
     #[test]
     fn partial_sends_resume_in_order() {
         let mut q = SendQueue::default();
-        let mut op = SendOp::new();
+        let mut op = new_op();
         q.push_copy(&[b"ab", b"cd"]);
         q.push_shared(b"H", Bytes::from(vec![b'x'; 5000]));
         q.push_copy(&[b"tail"]);
@@ -189,13 +219,21 @@ mod tests {
     }
 
     #[test]
-    fn drained_queue_holds_no_memory() {
+    fn drained_queue_frees_large_buffers_only() {
         let mut q = SendQueue::default();
-        let mut op = SendOp::new();
-        q.push_copy(&[&[0u8; 100]]);
-        assert!(q.prepare(&mut op));
-        q.complete(100);
-        assert_eq!(q.tail.capacity(), 0);
-        assert_eq!(q.segs.capacity(), 0);
+        let mut op = new_op();
+        for size in [100usize, 1 << 20, 100] {
+            q.push_copy(&[&vec![0u8; size / 2], &vec![0u8; size - size / 2]]);
+            q.push_copy(&[b"x"]);
+            assert!(q.prepare(&mut op));
+            q.complete(size + 1);
+            assert_eq!(q.len(), 0);
+            assert!(q.segs.is_empty());
+            assert!(
+                q.tail.capacity() <= KEEP_CAPACITY,
+                "size {size}: {}",
+                q.tail.capacity()
+            );
+        }
     }
 }

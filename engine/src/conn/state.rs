@@ -5,11 +5,12 @@ use std::os::fd::RawFd;
 
 use bytes::Bytes;
 use ringws_codec::{
-    reject_response, write_accept_response, CloseCode, HandshakeConfig, HandshakeStatus, OpCode, ServerHandshake,
+    reject_response, write_accept_response, CloseCode, HandshakeConfig, HandshakeStatus, OpCode,
+    ServerHandshake,
 };
 
 use super::recv::{Rx, RxEvent};
-use super::send::{SendOp, SendQueue};
+use super::send::{Outgoing, SendQueue};
 use crate::reactor::Token;
 use crate::server::{Conn, ConnId, Handler, SendStatus, WorkerCtx};
 
@@ -54,9 +55,9 @@ pub(crate) struct ConnCore {
     pub(crate) fd: RawFd,
     pub(crate) token: Token,
     pub(crate) flags: Flags,
-    pub(crate) send: SendQueue,
-    /// The `sendmsg` memory while a send is in flight (pooled by the worker).
-    pub(crate) op: Option<Box<SendOp>>,
+    /// Queue and `sendmsg` memory, only while there is something to send
+    /// or a send in flight (boxes pooled by the worker).
+    pub(crate) out: Option<Box<Outgoing>>,
     /// Milliseconds (worker clock) of the last received bytes.
     pub(crate) last_rx_ms: u64,
     /// When `handle_timeout` must run next.
@@ -65,6 +66,10 @@ pub(crate) struct ConnCore {
     /// if none).
     pub(crate) timer_at: u64,
 }
+
+/// Pooled sending states kept per worker (each about 1.1 KiB plus at most
+/// 64 KiB of tail capacity).
+const OUT_POOL_MAX: usize = 256;
 
 /// The phase, with per-phase data.
 pub(crate) enum Phase<S> {
@@ -90,7 +95,32 @@ impl ConnCore {
     }
 
     pub(crate) fn buffered_amount(&self) -> usize {
-        self.send.len()
+        self.out.as_ref().map_or(0, |o| o.queue.len())
+    }
+
+    /// Whether a send is in flight.
+    pub(crate) fn in_flight(&self) -> bool {
+        self.out.as_ref().is_some_and(|o| o.queue.in_flight())
+    }
+
+    /// The send queue, taking a pooled box if the connection has none.
+    fn queue(&mut self, ctx: &mut WorkerCtx) -> &mut SendQueue {
+        &mut self
+            .out
+            .get_or_insert_with(|| ctx.out_pool.pop().unwrap_or_else(Outgoing::new))
+            .queue
+    }
+
+    /// Return the sending state to the pool once it is empty and idle.
+    pub(crate) fn release_out(&mut self, ctx: &mut WorkerCtx) {
+        if let Some(o) = &self.out {
+            if o.queue.len() == 0 && !o.queue.in_flight() {
+                let o = self.out.take().expect("checked");
+                if ctx.out_pool.len() < OUT_POOL_MAX {
+                    ctx.out_pool.push(o);
+                }
+            }
+        }
     }
 
     /// Put the connection on the worker's list of connections to flush.
@@ -118,7 +148,7 @@ impl ConnCore {
     fn after_queue(&mut self, ctx: &mut WorkerCtx) -> SendStatus {
         self.mark_dirty(ctx);
         ctx.stats.msgs_out += 1;
-        if self.send.len() > ctx.limits.send_buffer_limit {
+        if self.buffered_amount() > ctx.limits.send_buffer_limit {
             self.flags.set(Flags::OVER_LIMIT);
             SendStatus::Queued
         } else {
@@ -126,41 +156,56 @@ impl ConnCore {
         }
     }
 
-    pub(crate) fn send_message(&mut self, ctx: &mut WorkerCtx, opcode: OpCode, payload: &[u8]) -> SendStatus {
-        if self.admit().is_none() || self.send.len() >= ctx.limits.send_buffer_limit {
+    pub(crate) fn send_message(
+        &mut self,
+        ctx: &mut WorkerCtx,
+        opcode: OpCode,
+        payload: &[u8],
+    ) -> SendStatus {
+        if self.admit().is_none() || self.buffered_amount() >= ctx.limits.send_buffer_limit {
             return SendStatus::Dropped;
         }
         let (h, n) = Self::header(opcode, true, payload.len());
-        self.send.push_copy(&[&h[..n], payload]);
+        self.queue(ctx).push_copy(&[&h[..n], payload]);
         self.after_queue(ctx)
     }
 
-    pub(crate) fn send_shared(&mut self, ctx: &mut WorkerCtx, opcode: OpCode, payload: Bytes) -> SendStatus {
-        if self.admit().is_none() || self.send.len() >= ctx.limits.send_buffer_limit {
+    pub(crate) fn send_shared(
+        &mut self,
+        ctx: &mut WorkerCtx,
+        opcode: OpCode,
+        payload: Bytes,
+    ) -> SendStatus {
+        if self.admit().is_none() || self.buffered_amount() >= ctx.limits.send_buffer_limit {
             return SendStatus::Dropped;
         }
         let (h, n) = Self::header(opcode, true, payload.len());
-        self.send.push_shared(&h[..n], payload);
+        self.queue(ctx).push_shared(&h[..n], payload);
         self.after_queue(ctx)
     }
 
     /// Queue a complete pre-encoded frame (cross-worker send / broadcast).
     pub(crate) fn send_frame(&mut self, ctx: &mut WorkerCtx, frame: Bytes) -> SendStatus {
-        if self.admit().is_none() || self.send.len() >= ctx.limits.send_buffer_limit {
+        if self.admit().is_none() || self.buffered_amount() >= ctx.limits.send_buffer_limit {
             return SendStatus::Dropped;
         }
-        self.send.push_shared(&[], frame);
+        self.queue(ctx).push_shared(&[], frame);
         self.after_queue(ctx)
     }
 
     /// Control frames skip the send-buffer limit (they are ≤ 127 bytes and
     /// the protocol requires answering pings).
-    pub(crate) fn send_control(&mut self, ctx: &mut WorkerCtx, opcode: OpCode, payload: &[u8]) -> SendStatus {
+    pub(crate) fn send_control(
+        &mut self,
+        ctx: &mut WorkerCtx,
+        opcode: OpCode,
+        payload: &[u8],
+    ) -> SendStatus {
         if self.admit().is_none() {
             return SendStatus::Dropped;
         }
         let (h, n) = Self::header(opcode, true, payload.len());
-        self.send.push_copy(&[&h[..n], payload]);
+        self.queue(ctx).push_copy(&[&h[..n], payload]);
         self.mark_dirty(ctx);
         SendStatus::Sent
     }
@@ -174,7 +219,7 @@ impl ConnCore {
             None => ([0u8; 125], 0),
         };
         let (h, n) = Self::header(OpCode::Close, true, len);
-        self.send.push_copy(&[&h[..n], &body[..len]]);
+        self.queue(ctx).push_copy(&[&h[..n], &body[..len]]);
         self.flags.set(Flags::CLOSE_SENT);
         self.mark_dirty(ctx);
     }
@@ -210,14 +255,16 @@ impl<S> Connection<S> {
             fd,
             token,
             flags: Flags::default(),
-            send: SendQueue::default(),
-            op: None,
+            out: None,
             last_rx_ms: ctx.now_ms,
             deadline_ms: u64::MAX,
             timer_at: u64::MAX,
         };
         core.set_deadline(ctx, ctx.now_ms + ctx.limits.handshake_timeout_ms);
-        Self { core, phase: Phase::Handshaking(Box::new(ServerHandshake::new(hs))) }
+        Self {
+            core,
+            phase: Phase::Handshaking(Box::new(ServerHandshake::new(hs))),
+        }
     }
 
     /// Whether messages can be sent to it (for `send_to`/broadcast).
@@ -226,7 +273,12 @@ impl<S> Connection<S> {
     }
 
     /// Bytes arrived.
-    pub(crate) fn handle_data<H: Handler<State = S>>(&mut self, data: &mut [u8], h: &H, ctx: &mut WorkerCtx) {
+    pub(crate) fn handle_data<H: Handler<State = S>>(
+        &mut self,
+        data: &mut [u8],
+        h: &H,
+        ctx: &mut WorkerCtx,
+    ) {
         self.core.last_rx_ms = ctx.now_ms;
         self.core.flags.clear(Flags::PINGED);
         ctx.stats.bytes_in += data.len() as u64;
@@ -253,20 +305,36 @@ impl<S> Connection<S> {
             Ok(HandshakeStatus::Partial) => {}
             Ok(HandshakeStatus::Complete { request, consumed }) => match h.on_upgrade(&request) {
                 Ok(accept) => {
-                    match write_accept_response(&mut out, &request, accept.protocol.as_deref(), None, &[]) {
+                    match write_accept_response(
+                        &mut out,
+                        &request,
+                        accept.protocol.as_deref(),
+                        None,
+                        &[],
+                    ) {
                         Ok(()) => {
                             drop(request);
-                            self.core.send.push_copy(&[&out]);
+                            self.core.queue(ctx).push_copy(&[&out]);
                             self.core.mark_dirty(ctx);
                             ctx.stats.handshakes += 1;
-                            self.phase = Phase::Open { user: accept.state, rx: Rx::new(&ctx.rx) };
+                            self.phase = Phase::Open {
+                                user: accept.state,
+                                rx: Rx::new(&ctx.rx),
+                            };
                             let idle = ctx.limits.idle_timeout_ms;
                             self.core.set_deadline(ctx, ctx.now_ms.saturating_add(idle));
                             // A deadline moved later does not touch the heap;
                             // the handshake-timeout entry re-queues it.
                             if let Phase::Open { user, .. } = &mut self.phase {
                                 let id = self.core.id(ctx);
-                                h.on_open(&mut Conn { id, core: &mut self.core, ctx }, user);
+                                h.on_open(
+                                    &mut Conn {
+                                        id,
+                                        core: &mut self.core,
+                                        ctx,
+                                    },
+                                    user,
+                                );
                             }
                             self.after_callback(h, ctx);
                             if consumed < data.len() && matches!(self.phase, Phase::Open { .. }) {
@@ -286,7 +354,11 @@ impl<S> Connection<S> {
                 }
             },
             Err(e) => {
-                tracing::debug!(status = e.status(), reason = e.reason(), "handshake refused");
+                tracing::debug!(
+                    status = e.status(),
+                    reason = e.reason(),
+                    "handshake refused"
+                );
                 e.write_response(&mut out);
                 self.refuse(&out, ctx);
             }
@@ -295,7 +367,7 @@ impl<S> Connection<S> {
     }
 
     fn refuse(&mut self, response: &[u8], ctx: &mut WorkerCtx) {
-        self.core.send.push_copy(&[response]);
+        self.core.queue(ctx).push_copy(&[response]);
         self.core.flags.set(Flags::CLOSE_SENT);
         self.phase = Phase::Closed;
         self.core.finish(ctx);
@@ -316,7 +388,15 @@ impl<S> Connection<S> {
                 RxEvent::Message(m) => {
                     ctx.stats.msgs_in += 1;
                     if !closing {
-                        h.on_message(&mut Conn { id, core: &mut *core, ctx: &mut *ctx }, user, m);
+                        h.on_message(
+                            &mut Conn {
+                                id,
+                                core: &mut *core,
+                                ctx: &mut *ctx,
+                            },
+                            user,
+                            m,
+                        );
                     }
                 }
                 RxEvent::Ping(p) => {
@@ -326,7 +406,11 @@ impl<S> Connection<S> {
                 RxEvent::Close(code, reason) => {
                     let code = code.unwrap_or(CloseCode::NO_STATUS);
                     // Echo the peer's code (RFC 6455 §5.5.1), or none if it sent none.
-                    let echo = if code == CloseCode::NO_STATUS { None } else { Some(code) };
+                    let echo = if code == CloseCode::NO_STATUS {
+                        None
+                    } else {
+                        Some(code)
+                    };
                     core.queue_close(ctx, echo, "");
                     end = Some((code, reason.to_owned(), false));
                     return false;
@@ -347,7 +431,13 @@ impl<S> Connection<S> {
     }
 
     /// Deliver `on_close` and move to `Closed`, flushing then half-closing.
-    fn close_now<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx, code: CloseCode, reason: &str) {
+    fn close_now<H: Handler<State = S>>(
+        &mut self,
+        h: &H,
+        ctx: &mut WorkerCtx,
+        code: CloseCode,
+        reason: &str,
+    ) {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Open { user, .. } | Phase::Closing { user, .. } => {
                 ctx.stats.closed += 1;
@@ -362,7 +452,8 @@ impl<S> Connection<S> {
     pub(crate) fn after_callback<H: Handler<State = S>>(&mut self, _h: &H, ctx: &mut WorkerCtx) {
         if self.core.flags.has(Flags::CLOSE_SENT) {
             if let Phase::Open { .. } = self.phase {
-                if let Phase::Open { user, rx } = std::mem::replace(&mut self.phase, Phase::Closed) {
+                if let Phase::Open { user, rx } = std::mem::replace(&mut self.phase, Phase::Closed)
+                {
                     self.phase = Phase::Closing { user, rx };
                 }
                 let d = ctx.now_ms + ctx.limits.close_timeout_ms;
@@ -381,7 +472,8 @@ impl<S> Connection<S> {
     pub(crate) fn going_away<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
         match self.phase {
             Phase::Open { .. } => {
-                self.core.queue_close(ctx, Some(CloseCode::GOING_AWAY), "server shutting down");
+                self.core
+                    .queue_close(ctx, Some(CloseCode::GOING_AWAY), "server shutting down");
                 self.after_callback(h, ctx);
             }
             Phase::Handshaking(_) => {
@@ -419,7 +511,8 @@ impl<S> Connection<S> {
                     self.core.flags.set(Flags::PINGED);
                     self.core.set_deadline(ctx, now.saturating_add(idle));
                 } else {
-                    self.core.queue_close(ctx, Some(CloseCode::GOING_AWAY), "idle timeout");
+                    self.core
+                        .queue_close(ctx, Some(CloseCode::GOING_AWAY), "idle timeout");
                     self.after_callback(h, ctx);
                 }
             }
@@ -437,19 +530,28 @@ impl<S> Connection<S> {
         match result {
             Ok(n) if n > 0 => {
                 ctx.stats.bytes_out += n as u64;
-                self.core.send.complete(n);
-                if self.core.send.len() > 0 {
-                    self.core.mark_dirty(ctx);
+                if let Some(o) = &mut self.core.out {
+                    o.queue.complete(n);
                 }
-                if self.core.flags.has(Flags::OVER_LIMIT) && self.core.send.len() < ctx.limits.send_buffer_limit {
+                if self.core.buffered_amount() > 0 {
+                    self.core.mark_dirty(ctx);
+                } else {
+                    self.core.release_out(ctx);
+                }
+                if self.core.flags.has(Flags::OVER_LIMIT)
+                    && self.core.buffered_amount() < ctx.limits.send_buffer_limit
+                {
                     self.core.flags.clear(Flags::OVER_LIMIT);
                     return matches!(self.phase, Phase::Open { .. });
                 }
                 false
             }
             _ => {
-                self.core.send.fail();
-                self.core.send.clear();
+                if let Some(o) = &mut self.core.out {
+                    o.queue.fail();
+                    o.queue.clear();
+                }
+                self.core.release_out(ctx);
                 self.core.flags.set(Flags::DEAD);
                 false
             }
@@ -460,7 +562,14 @@ impl<S> Connection<S> {
     pub(crate) fn drain<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
         let id = self.core.id(ctx);
         if let Phase::Open { user, .. } = &mut self.phase {
-            h.on_drain(&mut Conn { id, core: &mut self.core, ctx }, user);
+            h.on_drain(
+                &mut Conn {
+                    id,
+                    core: &mut self.core,
+                    ctx,
+                },
+                user,
+            );
         }
         self.after_callback(h, ctx);
     }

@@ -37,11 +37,21 @@ impl BufRing {
     /// all of them. Register it with [`BufRing::register`] before use.
     pub(crate) fn new(entries: u16, buf_size: u32, bgid: u16) -> io::Result<Self> {
         if !entries.is_power_of_two() || entries > 32768 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "buffer ring size must be a power of two ≤ 32768"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer ring size must be a power of two ≤ 32768",
+            ));
         }
         let ring = Mmap::anon(entries as usize * std::mem::size_of::<BufRingEntry>())?;
         let bufs = Mmap::anon(entries as usize * buf_size as usize)?;
-        let mut this = Self { ring, bufs, entries, buf_size, tail: 0, bgid };
+        let mut this = Self {
+            ring,
+            bufs,
+            entries,
+            buf_size,
+            tail: 0,
+            bgid,
+        };
         for bid in 0..entries {
             this.push(bid);
         }
@@ -54,7 +64,14 @@ impl BufRing {
         // SAFETY: the ring memory is page aligned (mmap), holds `entries`
         // entries and lives as long as `self`; the owner unregisters (or drops
         // the io_uring) before dropping `self` — see `UringReactor`'s field order.
-        unsafe { submitter.register_buf_ring_with_flags(self.ring.ptr() as u64, self.entries, self.bgid, 0) }
+        unsafe {
+            submitter.register_buf_ring_with_flags(
+                self.ring.ptr() as u64,
+                self.entries,
+                self.bgid,
+                0,
+            )
+        }
     }
 
     /// Size of each buffer.
@@ -89,7 +106,8 @@ impl BufRing {
         // ring. `Release` orders the entry writes above before the tail the
         // kernel reads with an acquire load.
         unsafe {
-            let tail = BufRingEntry::tail(self.ring.ptr() as *const BufRingEntry) as *const AtomicU16;
+            let tail =
+                BufRingEntry::tail(self.ring.ptr() as *const BufRingEntry) as *const AtomicU16;
             (*tail).store(self.tail, Ordering::Release);
         }
     }

@@ -73,7 +73,12 @@ impl EpollReactor {
 
     pub(crate) fn arm_accept(&mut self, listener: RawFd) -> io::Result<()> {
         // Level-triggered: a backlog we did not drain reports again.
-        self.ctl(libc::EPOLL_CTL_ADD, listener, libc::EPOLLIN as u32, encode(OpKind::Accept, Token::default()))?;
+        self.ctl(
+            libc::EPOLL_CTL_ADD,
+            listener,
+            libc::EPOLLIN as u32,
+            encode(OpKind::Accept, Token::default()),
+        )?;
         self.listener = Some(listener);
         Ok(())
     }
@@ -96,7 +101,11 @@ impl EpollReactor {
                 Ok(())
             }
             slot => {
-                *slot = Some(Slot { token, fd, parked_send: None });
+                *slot = Some(Slot {
+                    token,
+                    fd,
+                    parked_send: None,
+                });
                 let ev = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
                 self.ctl(libc::EPOLL_CTL_ADD, fd, ev, encode(OpKind::Recv, token))
             }
@@ -108,38 +117,61 @@ impl EpollReactor {
         if let Some(Some(s)) = self.slots.get(idx) {
             if s.token.same(token) {
                 if s.parked_send.is_some() {
-                    self.ready.push(Completion::Sent { token, result: Err(libc::ECANCELED) });
+                    self.ready.push(Completion::Sent {
+                        token,
+                        result: Err(libc::ECANCELED),
+                    });
                 }
                 self.slots[idx] = None;
                 let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
-                self.ready.push(Completion::RecvEnded { token, end: RecvEnd::Error(libc::ECANCELED) });
+                self.ready.push(Completion::RecvEnded {
+                    token,
+                    end: RecvEnd::Error(libc::ECANCELED),
+                });
             }
         }
     }
 
     /// # Safety
     /// See [`super::Reactor::send`].
-    pub(crate) unsafe fn send(&mut self, token: Token, fd: RawFd, msg: *const libc::msghdr) -> io::Result<()> {
+    pub(crate) unsafe fn send(
+        &mut self,
+        token: Token,
+        fd: RawFd,
+        msg: *const libc::msghdr,
+    ) -> io::Result<()> {
         // SAFETY: caller keeps `msg` valid until the `Sent` completion.
         match unsafe { sys::sendmsg(fd, msg) } {
-            Ok(n) => self.ready.push(Completion::Sent { token, result: Ok(n) }),
+            Ok(n) => self.ready.push(Completion::Sent {
+                token,
+                result: Ok(n),
+            }),
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                 match self.slots.get_mut(token.slot as usize) {
                     Some(Some(s)) if s.token.same(token) => s.parked_send = Some(msg),
                     // Not registered (receive already stopped): report failure.
-                    _ => self.ready.push(Completion::Sent { token, result: Err(libc::EPIPE) }),
+                    _ => self.ready.push(Completion::Sent {
+                        token,
+                        result: Err(libc::EPIPE),
+                    }),
                 }
             }
-            Err(e) => {
-                self.ready.push(Completion::Sent { token, result: Err(e.raw_os_error().unwrap_or(libc::EIO)) })
-            }
+            Err(e) => self.ready.push(Completion::Sent {
+                token,
+                result: Err(e.raw_os_error().unwrap_or(libc::EIO)),
+            }),
         }
         Ok(())
     }
 
     pub(crate) fn arm_wake(&mut self, eventfd: RawFd) -> io::Result<()> {
         self.wake_fd = eventfd;
-        self.ctl(libc::EPOLL_CTL_ADD, eventfd, libc::EPOLLIN as u32, encode(OpKind::Wake, Token::default()))
+        self.ctl(
+            libc::EPOLL_CTL_ADD,
+            eventfd,
+            libc::EPOLLIN as u32,
+            encode(OpKind::Wake, Token::default()),
+        )
     }
 
     fn take_buf(&mut self) -> u16 {
@@ -154,7 +186,9 @@ impl EpollReactor {
 
     /// Read up to the budget from one connection.
     fn read_conn(&mut self, token: Token, out: &mut Vec<Completion>) {
-        let Some(Some(slot)) = self.slots.get(token.slot as usize).copied() else { return };
+        let Some(Some(slot)) = self.slots.get(token.slot as usize).copied() else {
+            return;
+        };
         if !slot.token.same(token) {
             return;
         }
@@ -164,13 +198,23 @@ impl EpollReactor {
             match sys::recv(slot.fd, buf) {
                 Ok(0) => {
                     self.free.push(id);
-                    out.push(Completion::RecvEnded { token, end: RecvEnd::Eof });
+                    out.push(Completion::RecvEnded {
+                        token,
+                        end: RecvEnd::Eof,
+                    });
                     self.forget(token, slot.fd);
                     return;
                 }
                 Ok(n) => {
                     let full = n == buf.len();
-                    out.push(Completion::Data { token, buf: RecvBuf { ptr: buf.as_mut_ptr(), len: n, id } });
+                    out.push(Completion::Data {
+                        token,
+                        buf: RecvBuf {
+                            ptr: buf.as_mut_ptr(),
+                            len: n,
+                            id,
+                        },
+                    });
                     if !full {
                         // A short read drained the socket; the next arrival
                         // raises a new edge.
@@ -184,7 +228,10 @@ impl EpollReactor {
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => self.free.push(id),
                 Err(e) => {
                     self.free.push(id);
-                    out.push(Completion::RecvEnded { token, end: RecvEnd::Error(e.raw_os_error().unwrap_or(libc::EIO)) });
+                    out.push(Completion::RecvEnded {
+                        token,
+                        end: RecvEnd::Error(e.raw_os_error().unwrap_or(libc::EIO)),
+                    });
                     self.forget(token, slot.fd);
                     return;
                 }
@@ -197,7 +244,10 @@ impl EpollReactor {
     fn forget(&mut self, token: Token, fd: RawFd) {
         if let Some(Some(s)) = self.slots.get(token.slot as usize).copied() {
             if s.parked_send.is_some() {
-                self.ready.push(Completion::Sent { token, result: Err(libc::EPIPE) });
+                self.ready.push(Completion::Sent {
+                    token,
+                    result: Err(libc::EPIPE),
+                });
             }
         }
         self.slots[token.slot as usize] = None;
@@ -205,18 +255,26 @@ impl EpollReactor {
     }
 
     fn retry_send(&mut self, token: Token) {
-        let Some(Some(slot)) = self.slots.get_mut(token.slot as usize) else { return };
+        let Some(Some(slot)) = self.slots.get_mut(token.slot as usize) else {
+            return;
+        };
         let Some(msg) = slot.parked_send else { return };
         // SAFETY: the shard keeps a parked msghdr alive until its `Sent`.
         match unsafe { sys::sendmsg(slot.fd, msg) } {
             Ok(n) => {
                 slot.parked_send = None;
-                self.ready.push(Completion::Sent { token, result: Ok(n) });
+                self.ready.push(Completion::Sent {
+                    token,
+                    result: Ok(n),
+                });
             }
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
             Err(e) => {
                 slot.parked_send = None;
-                self.ready.push(Completion::Sent { token, result: Err(e.raw_os_error().unwrap_or(libc::EIO)) });
+                self.ready.push(Completion::Sent {
+                    token,
+                    result: Err(e.raw_os_error().unwrap_or(libc::EIO)),
+                });
             }
         }
     }
@@ -232,7 +290,12 @@ impl EpollReactor {
             d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
         };
         let n = loop {
-            match syscall!(epoll_wait(self.epfd, self.events.as_mut_ptr(), self.events.len() as i32, timeout_ms)) {
+            match syscall!(epoll_wait(
+                self.epfd,
+                self.events.as_mut_ptr(),
+                self.events.len() as i32,
+                timeout_ms
+            )) {
                 Ok(n) => break n as usize,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(e) => return Err(e),
@@ -246,7 +309,9 @@ impl EpollReactor {
         for i in 0..n {
             let ev = self.events[i];
             let (bits, data) = (ev.events, ev.u64);
-            let Some((kind, token)) = decode(data) else { continue };
+            let Some((kind, token)) = decode(data) else {
+                continue;
+            };
             match kind {
                 OpKind::Accept => {
                     let Some(l) = self.listener else { continue };
@@ -255,7 +320,9 @@ impl EpollReactor {
                             Ok(fd) => out.push(Completion::Accepted(Ok(fd))),
                             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
                             Err(e) => {
-                                out.push(Completion::Accepted(Err(e.raw_os_error().unwrap_or(libc::EIO))));
+                                out.push(Completion::Accepted(Err(e
+                                    .raw_os_error()
+                                    .unwrap_or(libc::EIO))));
                                 break;
                             }
                         }
@@ -265,7 +332,8 @@ impl EpollReactor {
                     if bits & libc::EPOLLOUT as u32 != 0 {
                         self.retry_send(token);
                     }
-                    let input = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+                    let input =
+                        (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
                     if bits & input != 0 {
                         self.read_conn(token, out);
                     }

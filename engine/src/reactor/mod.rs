@@ -209,7 +209,12 @@ impl Reactor {
     /// # Safety
     /// `msg` and everything it points to must stay valid and unmoved until
     /// the matching [`Completion::Sent`]; one send per connection at a time.
-    pub(crate) unsafe fn send(&mut self, token: Token, fd: RawFd, msg: *const libc::msghdr) -> io::Result<()> {
+    pub(crate) unsafe fn send(
+        &mut self,
+        token: Token,
+        fd: RawFd,
+        msg: *const libc::msghdr,
+    ) -> io::Result<()> {
         // SAFETY: forwarded caller contract.
         dispatch!(self, r => unsafe { r.send(token, fd, msg) })
     }
@@ -237,7 +242,10 @@ pub(crate) fn choose_backend(requested: Backend) -> (Backend, String) {
         Backend::Epoll => (Backend::Epoll, "forced by configuration".into()),
         Backend::Uring => (Backend::Uring, "forced by configuration".into()),
         Backend::Auto => match uring::probe() {
-            Ok(()) => (Backend::Uring, "io_uring available with every opcode the engine needs".into()),
+            Ok(()) => (
+                Backend::Uring,
+                "io_uring available with every opcode the engine needs".into(),
+            ),
             Err(why) => (Backend::Epoll, format!("io_uring unusable: {why}")),
         },
     }

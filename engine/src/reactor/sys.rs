@@ -24,7 +24,11 @@ pub(crate) use syscall;
 /// A TCP listener socket bound with `SO_REUSEPORT` (and `SO_REUSEADDR`), so
 /// every worker can own its own listener on the same address and the kernel
 /// spreads new connections across them.
-pub(crate) fn reuseport_listener(addr: SocketAddr, backlog: i32, nonblocking: bool) -> io::Result<RawFd> {
+pub(crate) fn reuseport_listener(
+    addr: SocketAddr,
+    backlog: i32,
+    nonblocking: bool,
+) -> io::Result<RawFd> {
     let domain = match addr {
         SocketAddr::V4(_) => libc::AF_INET,
         SocketAddr::V6(_) => libc::AF_INET6,
@@ -49,21 +53,27 @@ pub(crate) fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    syscall!(getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len))?;
+    syscall!(getsockname(
+        fd,
+        &mut storage as *mut _ as *mut libc::sockaddr,
+        &mut len
+    ))?;
     match storage.ss_family as i32 {
         libc::AF_INET => {
             // SAFETY: the kernel wrote a sockaddr_in for an AF_INET socket.
-            let sin: libc::sockaddr_in = unsafe { *(&storage as *const _ as *const libc::sockaddr_in) };
+            let sin: libc::sockaddr_in =
+                unsafe { *(&storage as *const _ as *const libc::sockaddr_in) };
             let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
             Ok(SocketAddr::new(ip.into(), u16::from_be(sin.sin_port)))
         }
         libc::AF_INET6 => {
             // SAFETY: the kernel wrote a sockaddr_in6 for an AF_INET6 socket.
-            let sin6: libc::sockaddr_in6 = unsafe { *(&storage as *const _ as *const libc::sockaddr_in6) };
+            let sin6: libc::sockaddr_in6 =
+                unsafe { *(&storage as *const _ as *const libc::sockaddr_in6) };
             let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
             Ok(SocketAddr::new(ip.into(), u16::from_be(sin6.sin6_port)))
         }
-        _ => Err(io::Error::new(io::ErrorKind::Other, "unknown address family")),
+        _ => Err(io::Error::other("unknown address family")),
     }
 }
 
@@ -75,7 +85,9 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
             let sin = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
                 sin_zero: [0; 8],
             };
             // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
@@ -87,7 +99,9 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 sin6_family: libc::AF_INET6 as libc::sa_family_t,
                 sin6_port: a.port().to_be(),
                 sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
                 sin6_scope_id: a.scope_id(),
             };
             // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
@@ -127,7 +141,13 @@ pub(crate) fn accept(listener: RawFd) -> io::Result<RawFd> {
 
 /// `recv(2)` into `buf`.
 pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    syscall!(recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0)).map(|n| n as usize)
+    syscall!(recv(
+        fd,
+        buf.as_mut_ptr() as *mut libc::c_void,
+        buf.len(),
+        0
+    ))
+    .map(|n| n as usize)
 }
 
 /// `sendmsg(2)` with `MSG_NOSIGNAL`, so a peer that went away yields `EPIPE`
@@ -174,22 +194,38 @@ pub(crate) fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: CPU_SET bounds-checks nothing, so check the index first.
     if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cpu index out of range"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cpu index out of range",
+        ));
     }
     // SAFETY: cpu < CPU_SETSIZE, checked above.
     unsafe { libc::CPU_SET(cpu, &mut set) };
-    syscall!(sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)).map(drop)
+    syscall!(sched_setaffinity(
+        0,
+        std::mem::size_of::<libc::cpu_set_t>(),
+        &set
+    ))
+    .map(drop)
 }
 
 /// The CPUs this process may run on, in order (for pinning workers).
 pub(crate) fn allowed_cpus() -> Vec<usize> {
     // SAFETY: all-zero is an empty cpu_set_t.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    if syscall!(sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set)).is_err() {
+    if syscall!(sched_getaffinity(
+        0,
+        std::mem::size_of::<libc::cpu_set_t>(),
+        &mut set
+    ))
+    .is_err()
+    {
         return Vec::new();
     }
     // SAFETY: i < CPU_SETSIZE.
-    (0..libc::CPU_SETSIZE as usize).filter(|&i| unsafe { libc::CPU_ISSET(i, &set) }).collect()
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|&i| unsafe { libc::CPU_ISSET(i, &set) })
+        .collect()
 }
 
 /// Anonymous, page-aligned, zeroed memory (buffer rings must be page aligned).
@@ -215,7 +251,10 @@ impl Mmap {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(Self { ptr: ptr as *mut u8, len })
+        Ok(Self {
+            ptr: ptr as *mut u8,
+            len,
+        })
     }
 
     /// Start of the mapping.

@@ -28,7 +28,10 @@ fn start_send(r: &mut Reactor, slot: u32, c: &mut EchoConn) {
         return;
     }
     c.inflight = true;
-    c.hdr.1 = libc::iovec { iov_base: c.out.as_mut_ptr() as *mut _, iov_len: c.out.len() };
+    c.hdr.1 = libc::iovec {
+        iov_base: c.out.as_mut_ptr() as *mut _,
+        iov_len: c.out.len(),
+    };
     // SAFETY: all-zero is a valid msghdr.
     c.hdr.0 = unsafe { std::mem::zeroed() };
     c.hdr.0.msg_iov = &mut c.hdr.1;
@@ -40,7 +43,12 @@ fn start_send(r: &mut Reactor, slot: u32, c: &mut EchoConn) {
 /// Echo `total` bytes from each of `clients` clients through `backend`.
 fn echo(backend: Backend, clients: usize, total: usize) {
     // A small ring (8 × 4 KiB) so ENOBUFS and re-arming really happen.
-    let cfg = ReactorConfig { sq_entries: 64, buf_count: 8, buf_size: 4096, tick: Duration::from_millis(20) };
+    let cfg = ReactorConfig {
+        sq_entries: 64,
+        buf_count: 8,
+        buf_size: 4096,
+        tick: Duration::from_millis(20),
+    };
     let mut r = match Reactor::new(backend, &cfg) {
         Ok(r) => r,
         Err(e) if backend == Backend::Uring => {
@@ -49,7 +57,12 @@ fn echo(backend: Backend, clients: usize, total: usize) {
         }
         Err(e) => panic!("{e}"),
     };
-    let l = sys::reuseport_listener("127.0.0.1:0".parse().unwrap(), 128, backend == Backend::Epoll).unwrap();
+    let l = sys::reuseport_listener(
+        "127.0.0.1:0".parse().unwrap(),
+        128,
+        backend == Backend::Epoll,
+    )
+    .unwrap();
     let addr = sys::local_addr(l).unwrap();
     r.arm_accept(l).unwrap();
     let handles: Vec<_> = (0..clients)
@@ -85,7 +98,14 @@ fn echo(backend: Backend, clients: usize, total: usize) {
                     let slot = conns.len() as u32;
                     // SAFETY: all-zero msghdr/iovec are valid placeholders.
                     let hdr = Box::new(unsafe { std::mem::zeroed() });
-                    conns.push(EchoConn { fd, out: Vec::new(), next: Vec::new(), inflight: false, hdr, open: true });
+                    conns.push(EchoConn {
+                        fd,
+                        out: Vec::new(),
+                        next: Vec::new(),
+                        inflight: false,
+                        hdr,
+                        open: true,
+                    });
                     r.arm_recv(Token { slot, gen: 0 }, fd).unwrap();
                 }
                 Completion::Accepted(Err(e)) => panic!("accept errno {e}"),

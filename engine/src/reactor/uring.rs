@@ -51,8 +51,12 @@ pub(crate) fn probe() -> Result<(), String> {
         Ok(r) => r,
         Err(e) => {
             return Err(match e.raw_os_error() {
-                Some(libc::ENOSYS) => "io_uring_setup: ENOSYS (kernel without io_uring, or a seccomp profile)".into(),
-                Some(libc::EPERM) => "io_uring_setup: EPERM (kernel.io_uring_disabled or a seccomp profile)".into(),
+                Some(libc::ENOSYS) => {
+                    "io_uring_setup: ENOSYS (kernel without io_uring, or a seccomp profile)".into()
+                }
+                Some(libc::EPERM) => {
+                    "io_uring_setup: EPERM (kernel.io_uring_disabled or a seccomp profile)".into()
+                }
                 _ => format!("io_uring_setup: {e}"),
             })
         }
@@ -77,7 +81,8 @@ pub(crate) fn probe() -> Result<(), String> {
     // Multishot recv and buffer rings have no opcode of their own: try
     // registering a tiny buffer ring.
     let bufs = BufRing::new(2, 64, BGID).map_err(|e| e.to_string())?;
-    bufs.register(&ring.submitter()).map_err(|e| format!("IORING_REGISTER_PBUF_RING: {e}"))?;
+    bufs.register(&ring.submitter())
+        .map_err(|e| format!("IORING_REGISTER_PBUF_RING: {e}"))?;
     drop(ring);
     drop(bufs);
     Ok(())
@@ -87,7 +92,9 @@ fn build_ring(entries: u32) -> io::Result<IoUring> {
     let cq = entries.saturating_mul(4);
     let attempts: [fn(&mut io_uring::Builder); 3] = [
         |b| {
-            b.setup_single_issuer().setup_defer_taskrun().setup_coop_taskrun();
+            b.setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_coop_taskrun();
         },
         |b| {
             b.setup_coop_taskrun();
@@ -102,7 +109,10 @@ fn build_ring(entries: u32) -> io::Result<IoUring> {
         match b.build(entries) {
             Ok(r) => {
                 if i > 0 {
-                    tracing::debug!(attempt = i, "io_uring set up without SINGLE_ISSUER|DEFER_TASKRUN");
+                    tracing::debug!(
+                        attempt = i,
+                        "io_uring set up without SINGLE_ISSUER|DEFER_TASKRUN"
+                    );
                 }
                 return Ok(r);
             }
@@ -119,7 +129,11 @@ impl UringReactor {
         let ring = build_ring(cfg.sq_entries)?;
         let bufs = BufRing::new(cfg.buf_count, cfg.buf_size, BGID)?;
         bufs.register(&ring.submitter())?;
-        let tick_ts = Box::new(types::Timespec::new().sec(cfg.tick.as_secs()).nsec(cfg.tick.subsec_nanos()));
+        let tick_ts = Box::new(
+            types::Timespec::new()
+                .sec(cfg.tick.as_secs())
+                .nsec(cfg.tick.subsec_nanos()),
+        );
         let mut this = Self {
             ring,
             bufs,
@@ -177,7 +191,9 @@ impl UringReactor {
     }
 
     pub(crate) fn arm_recv(&mut self, token: Token, fd: RawFd) -> io::Result<()> {
-        let e = opcode::RecvMulti::new(types::Fd(fd), BGID).build().user_data(encode(OpKind::Recv, token));
+        let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
+            .build()
+            .user_data(encode(OpKind::Recv, token));
         self.push(e);
         Ok(())
     }
@@ -191,7 +207,12 @@ impl UringReactor {
 
     /// # Safety
     /// See [`super::Reactor::send`].
-    pub(crate) unsafe fn send(&mut self, token: Token, fd: RawFd, msg: *const libc::msghdr) -> io::Result<()> {
+    pub(crate) unsafe fn send(
+        &mut self,
+        token: Token,
+        fd: RawFd,
+        msg: *const libc::msghdr,
+    ) -> io::Result<()> {
         let e = opcode::SendMsg::new(types::Fd(fd), msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
@@ -202,9 +223,13 @@ impl UringReactor {
 
     pub(crate) fn arm_wake(&mut self, eventfd: RawFd) -> io::Result<()> {
         self.wake_fd = eventfd;
-        let e = opcode::Read::new(types::Fd(eventfd), &mut *self.wake_buf as *mut u64 as *mut u8, 8)
-            .build()
-            .user_data(encode(OpKind::Wake, Token::default()));
+        let e = opcode::Read::new(
+            types::Fd(eventfd),
+            &mut *self.wake_buf as *mut u64 as *mut u8,
+            8,
+        )
+        .build()
+        .user_data(encode(OpKind::Wake, Token::default()));
         self.push(e);
         Ok(())
     }
@@ -223,9 +248,13 @@ impl UringReactor {
         {
             let cq = self.ring.completion();
             if cq.overflow() > 0 {
-                tracing::warn!(dropped = cq.overflow(), "io_uring completion queue overflowed");
+                tracing::warn!(
+                    dropped = cq.overflow(),
+                    "io_uring completion queue overflowed"
+                );
             }
-            self.cqes.extend(cq.map(|c| (c.user_data(), c.result(), c.flags())));
+            self.cqes
+                .extend(cq.map(|c| (c.user_data(), c.result(), c.flags())));
         }
         let cqes = std::mem::take(&mut self.cqes);
         for &(ud, res, flags) in &cqes {
@@ -262,7 +291,11 @@ impl UringReactor {
                 let more = cqueue::more(flags);
                 if let Some(bid) = cqueue::buffer_select(flags) {
                     if res > 0 {
-                        let buf = RecvBuf { ptr: self.bufs.buf_ptr(bid), len: res as usize, id: bid };
+                        let buf = RecvBuf {
+                            ptr: self.bufs.buf_ptr(bid),
+                            len: res as usize,
+                            id: bid,
+                        };
                         out.push(Completion::Data { token, buf });
                     } else {
                         self.bufs.recycle(bid);
@@ -279,7 +312,11 @@ impl UringReactor {
                 }
             }
             OpKind::Send => {
-                let result = if res >= 0 { Ok(res as usize) } else { Err(-res) };
+                let result = if res >= 0 {
+                    Ok(res as usize)
+                } else {
+                    Err(-res)
+                };
                 out.push(Completion::Sent { token, result });
             }
             OpKind::Tick => {

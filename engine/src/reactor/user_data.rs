@@ -67,7 +67,13 @@ pub(crate) fn encode(kind: OpKind, token: Token) -> u64 {
 pub(crate) fn decode(data: u64) -> Option<(OpKind, Token)> {
     let kind = OpKind::from_u8((data >> 56) as u8)?;
     let gen = ((data >> 32) as u32) & GEN_MASK;
-    Some((kind, Token { slot: data as u32, gen }))
+    Some((
+        kind,
+        Token {
+            slot: data as u32,
+            gen,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -93,7 +99,10 @@ mod tests {
 
     #[test]
     fn generation_wraps_to_24_bits() {
-        let t = Token { slot: 5, gen: (1 << 24) + 3 };
+        let t = Token {
+            slot: 5,
+            gen: (1 << 24) + 3,
+        };
         let (_, d) = decode(encode(OpKind::Recv, t)).unwrap();
         assert_eq!(d.gen, 3);
         assert!(t.same(d));

@@ -32,7 +32,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             bind: None,
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             backend: Backend::Auto,
             max_message_size: 16 << 20,
             max_frame_size: 16 << 20,
@@ -55,7 +57,10 @@ pub struct Server;
 impl Server {
     /// Start configuring a server.
     pub fn builder() -> Builder {
-        Builder { cfg: Config::default(), error: None }
+        Builder {
+            cfg: Config::default(),
+            error: None,
+        }
     }
 }
 
@@ -156,7 +161,9 @@ impl Builder {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
         }
         let mut cfg = self.cfg;
-        let addr = cfg.bind.unwrap_or_else(|| "127.0.0.1:9001".parse().unwrap());
+        let addr = cfg
+            .bind
+            .unwrap_or_else(|| "127.0.0.1:9001".parse().unwrap());
         let (backend, why) = choose_backend(cfg.backend);
         tracing::info!(%backend, reason = %why, "backend chosen");
         cfg.backend = backend;

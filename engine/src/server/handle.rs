@@ -48,9 +48,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(workers: usize, backend: Backend, local_addr: SocketAddr) -> std::io::Result<Self> {
+    pub(crate) fn new(
+        workers: usize,
+        backend: Backend,
+        local_addr: SocketAddr,
+    ) -> std::io::Result<Self> {
         Ok(Self {
-            mailboxes: (0..workers).map(|_| Mailbox::new()).collect::<Result<_, _>>()?,
+            mailboxes: (0..workers)
+                .map(|_| Mailbox::new())
+                .collect::<Result<_, _>>()?,
             stats: (0..workers).map(|_| WorkerStats::default()).collect(),
             backend,
             local_addr,
@@ -174,7 +180,13 @@ impl ServerHandle {
 
     /// Block until every worker has exited.
     pub fn wait(&self) {
-        let threads = std::mem::take(&mut *self.shared.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        let threads = std::mem::take(
+            &mut *self
+                .shared
+                .threads
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
         for t in threads {
             let _ = t.join();
         }

@@ -42,7 +42,10 @@ pub struct Accept<S> {
 impl<S> Accept<S> {
     /// Accept with `state` as the connection's state.
     pub fn new(state: S) -> Self {
-        Self { state, protocol: None }
+        Self {
+            state,
+            protocol: None,
+        }
     }
 
     /// Choose a subprotocol. It must be one the client offered
@@ -64,7 +67,10 @@ pub struct Reject {
 impl Reject {
     /// Refuse with `status` (e.g. 401, 403, 404) and a reason.
     pub fn new(status: u16, reason: impl Into<String>) -> Self {
-        Self { status, reason: reason.into() }
+        Self {
+            status,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -119,23 +125,27 @@ impl Conn<'_> {
 
     /// Send a text message.
     pub fn send_text(&mut self, text: &str) -> SendStatus {
-        self.core.send_message(self.ctx, ringws_codec::OpCode::Text, text.as_bytes())
+        self.core
+            .send_message(self.ctx, ringws_codec::OpCode::Text, text.as_bytes())
     }
 
     /// Send a binary message (the payload is copied into the send queue).
     pub fn send_binary(&mut self, data: &[u8]) -> SendStatus {
-        self.core.send_message(self.ctx, ringws_codec::OpCode::Binary, data)
+        self.core
+            .send_message(self.ctx, ringws_codec::OpCode::Binary, data)
     }
 
     /// Send a binary message whose payload is shared, not copied, when large.
     pub fn send_binary_shared(&mut self, data: Bytes) -> SendStatus {
-        self.core.send_shared(self.ctx, ringws_codec::OpCode::Binary, data)
+        self.core
+            .send_shared(self.ctx, ringws_codec::OpCode::Binary, data)
     }
 
     /// Send a ping (payload ≤ 125 bytes; longer is truncated).
     pub fn ping(&mut self, payload: &[u8]) -> SendStatus {
         let p = &payload[..payload.len().min(125)];
-        self.core.send_control(self.ctx, ringws_codec::OpCode::Ping, p)
+        self.core
+            .send_control(self.ctx, ringws_codec::OpCode::Ping, p)
     }
 
     /// Start the closing handshake with `code` and `reason` (≤ 123 bytes).

@@ -87,6 +87,10 @@ pub struct WorkerCtx {
     pub(crate) stats: LocalStats,
     /// Reusable buffer for handshake responses.
     pub(crate) scratch: Vec<u8>,
+    /// Sending states of connections that have nothing to send, for reuse.
+    #[allow(clippy::vec_box)]
+    // boxes move in and out of connections; addresses must stay stable
+    pub(crate) out_pool: Vec<Box<crate::conn::Outgoing>>,
     /// Frames to queue on every open connection of this worker this turn.
     pub(crate) broadcasts: Vec<bytes::Bytes>,
     /// The other workers' inboxes (for broadcasts).

@@ -35,7 +35,10 @@ pub(crate) struct Mailbox {
 
 impl Mailbox {
     pub(crate) fn new() -> std::io::Result<Self> {
-        Ok(Self { queue: Mutex::new(Vec::new()), eventfd: sys::eventfd()? })
+        Ok(Self {
+            queue: Mutex::new(Vec::new()),
+            eventfd: sys::eventfd()?,
+        })
     }
 
     /// The eventfd the worker's reactor watches.

@@ -18,7 +18,11 @@ pub(crate) struct Slab<T> {
 
 impl<T> Slab<T> {
     pub(crate) fn new() -> Self {
-        Self { entries: Vec::new(), free: Vec::new(), len: 0 }
+        Self {
+            entries: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
     }
 
     /// Number of occupied slots.
@@ -43,7 +47,10 @@ impl<T> Slab<T> {
             e.val = Some(val);
             (slot, e.gen)
         } else {
-            self.entries.push(Entry { gen: 0, val: Some(val) });
+            self.entries.push(Entry {
+                gen: 0,
+                val: Some(val),
+            });
             ((self.entries.len() - 1) as u32, 0)
         }
     }

@@ -18,7 +18,7 @@ use ringws_codec::HandshakeConfig;
 use super::cross::Command;
 use super::slab::Slab;
 use super::timers::Timers;
-use crate::conn::{Connection, Flags, RxConfig, SendOp};
+use crate::conn::{Connection, Flags, RxConfig};
 use crate::reactor::{sys, Completion, Reactor, ReactorConfig, RecvEnd, Token};
 use crate::server::{Config, Handler, Limits, LocalStats, Shared, WorkerCtx};
 
@@ -43,27 +43,33 @@ pub(crate) fn spawn_workers<H: Handler>(
         let handler = handler.clone();
         let shared = shared.clone();
         let ready = ready_tx.clone();
-        let cpu = if cfg.pin_workers && !cpus.is_empty() { Some(cpus[i % cpus.len()]) } else { None };
-        let t = std::thread::Builder::new().name(format!("ringws-worker-{i}")).spawn(move || {
-            if let Some(cpu) = cpu {
-                if let Err(e) = sys::pin_to_cpu(cpu) {
-                    tracing::warn!(worker = i, cpu, error = %e, "could not pin worker");
-                }
-            }
-            match Worker::new(i as u16, &cfg, listener, handler, shared) {
-                Ok(mut w) => {
-                    let _ = ready.send(Ok(()));
-                    drop(ready);
-                    if let Err(e) = w.run() {
-                        tracing::error!(worker = i, error = %e, "worker failed");
+        let cpu = if cfg.pin_workers && !cpus.is_empty() {
+            Some(cpus[i % cpus.len()])
+        } else {
+            None
+        };
+        let t = std::thread::Builder::new()
+            .name(format!("ringws-worker-{i}"))
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    if let Err(e) = sys::pin_to_cpu(cpu) {
+                        tracing::warn!(worker = i, cpu, error = %e, "could not pin worker");
                     }
                 }
-                Err(e) => {
-                    sys::close(listener);
-                    let _ = ready.send(Err(e));
+                match Worker::new(i as u16, &cfg, listener, handler, shared) {
+                    Ok(mut w) => {
+                        let _ = ready.send(Ok(()));
+                        drop(ready);
+                        if let Err(e) = w.run() {
+                            tracing::error!(worker = i, error = %e, "worker failed");
+                        }
+                    }
+                    Err(e) => {
+                        sys::close(listener);
+                        let _ = ready.send(Err(e));
+                    }
                 }
-            }
-        })?;
+            })?;
         threads.push(t);
     }
     drop(ready_tx);
@@ -72,7 +78,9 @@ pub(crate) fn spawn_workers<H: Handler>(
         match ready_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => first_err = first_err.or(Some(e)),
-            Err(_) => first_err = first_err.or(Some(io::Error::other("worker thread died during start"))),
+            Err(_) => {
+                first_err = first_err.or(Some(io::Error::other("worker thread died during start")))
+            }
         }
     }
     *shared.threads.lock().unwrap_or_else(|p| p.into_inner()) = threads;
@@ -80,7 +88,8 @@ pub(crate) fn spawn_workers<H: Handler>(
         for mb in &shared.mailboxes {
             mb.push(Command::Shutdown(Instant::now()));
         }
-        let threads = std::mem::take(&mut *shared.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        let threads =
+            std::mem::take(&mut *shared.threads.lock().unwrap_or_else(|p| p.into_inner()));
         for t in threads {
             let _ = t.join();
         }
@@ -102,13 +111,18 @@ struct Worker<H: Handler> {
     start: Instant,
     events: Vec<Completion>,
     inbox: Vec<Command>,
-    ops: Vec<Box<SendOp>>,
     /// Graceful-shutdown deadline (ms on the worker clock).
     shutdown_at: Option<u64>,
 }
 
 impl<H: Handler> Worker<H> {
-    fn new(id: u16, cfg: &Config, listener: RawFd, handler: Arc<H>, shared: Arc<Shared>) -> io::Result<Self> {
+    fn new(
+        id: u16,
+        cfg: &Config,
+        listener: RawFd,
+        handler: Arc<H>,
+        shared: Arc<Shared>,
+    ) -> io::Result<Self> {
         let idle_ms = cfg.idle_timeout.map(ms).unwrap_or(u64::MAX);
         let handshake_ms = ms(cfg.handshake_timeout);
         let close_ms = ms(cfg.close_timeout);
@@ -133,11 +147,15 @@ impl<H: Handler> Worker<H> {
                 idle_timeout_ms: idle_ms,
                 close_timeout_ms: close_ms,
             },
-            rx: RxConfig { max_message_size: cfg.max_message_size, max_frame_size: cfg.max_frame_size },
+            rx: RxConfig {
+                max_message_size: cfg.max_message_size,
+                max_frame_size: cfg.max_frame_size,
+            },
             now_ms: 0,
             timers: Timers::default(),
             stats: LocalStats::default(),
             scratch: Vec::new(),
+            out_pool: Vec::new(),
             broadcasts: Vec::new(),
             shared: shared.clone(),
         };
@@ -155,7 +173,6 @@ impl<H: Handler> Worker<H> {
             start: Instant::now(),
             events: Vec::with_capacity(256),
             inbox: Vec::new(),
-            ops: Vec::new(),
             shutdown_at: None,
         })
     }
@@ -180,7 +197,11 @@ impl<H: Handler> Worker<H> {
                     self.force_close_all();
                     // Give the cancellations a bounded number of turns.
                     if self.ctx.now_ms >= at + 1000 {
-                        tracing::warn!(worker = self.id, left = self.slab.len(), "shutdown: abandoning connections");
+                        tracing::warn!(
+                            worker = self.id,
+                            left = self.slab.len(),
+                            "shutdown: abandoning connections"
+                        );
                         break;
                     }
                 }
@@ -211,8 +232,11 @@ impl<H: Handler> Worker<H> {
                 self.settle(token);
             }
             Completion::RecvEnded { token, end } => {
-                let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) else { return };
-                let stopping = c.core.flags.has(Flags::RECV_STOPPING) || c.core.flags.has(Flags::DEAD);
+                let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
+                    return;
+                };
+                let stopping =
+                    c.core.flags.has(Flags::RECV_STOPPING) || c.core.flags.has(Flags::DEAD);
                 match end {
                     RecvEnd::Rearm if !stopping => {
                         if let Err(e) = self.reactor.arm_recv(token, c.core.fd) {
@@ -234,9 +258,6 @@ impl<H: Handler> Worker<H> {
                     tracing::error!(?token, "send completion for an unknown connection");
                     return;
                 };
-                if let Some(op) = c.core.op.take() {
-                    self.ops.push(op);
-                }
                 if c.handle_sent(result, &mut self.ctx) {
                     c.drain(&*self.handler, &mut self.ctx);
                 }
@@ -272,12 +293,14 @@ impl<H: Handler> Worker<H> {
     /// Act on the flags the state machine set: half-close after the flush,
     /// stop the receive, release the connection when nothing is in flight.
     fn settle(&mut self, token: Token) {
-        let Some((gen, c)) = self.slab.get_mut_masked(token.slot, token.gen) else { return };
+        let Some((gen, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
+            return;
+        };
         let f = c.core.flags;
         if f.has(Flags::FIN_AFTER_FLUSH)
             && !f.has(Flags::FIN_DONE)
-            && !c.core.send.in_flight()
-            && c.core.send.len() == 0
+            && !c.core.in_flight()
+            && c.core.buffered_amount() == 0
         {
             c.core.flags.set(Flags::FIN_DONE);
             // FIN after our last bytes; keep reading (and discarding) so a
@@ -297,7 +320,7 @@ impl<H: Handler> Worker<H> {
                 self.reactor.stop_recv(token, c.core.fd);
             }
             let c = self.slab.get_mut(token.slot, gen).expect("present");
-            if !c.core.flags.has(Flags::RECV_ARMED) && !c.core.send.in_flight() {
+            if !c.core.flags.has(Flags::RECV_ARMED) && !c.core.in_flight() {
                 let c = self.slab.remove(token.slot, gen).expect("present");
                 sys::close(c.core.fd);
                 // If `on_close` was never delivered (forced close), deliver it.
@@ -309,7 +332,9 @@ impl<H: Handler> Worker<H> {
     fn run_timers(&mut self) {
         let now = self.ctx.now_ms;
         while let Some((when, slot, gen)) = self.ctx.timers.pop_due(now) {
-            let Some(c) = self.slab.get_mut(slot, gen) else { continue };
+            let Some(c) = self.slab.get_mut(slot, gen) else {
+                continue;
+            };
             if c.core.timer_at != when {
                 continue; // superseded by an earlier entry
             }
@@ -385,29 +410,29 @@ impl<H: Handler> Worker<H> {
         }
         let mut dirty = std::mem::take(&mut self.ctx.dirty);
         for token in dirty.drain(..) {
-            let Some(c) = self.slab.get_mut(token.slot, token.gen) else { continue };
+            let Some(c) = self.slab.get_mut(token.slot, token.gen) else {
+                continue;
+            };
             c.core.flags.clear(Flags::DIRTY);
             if c.core.flags.has(Flags::DEAD) && !c.core.flags.has(Flags::FIN_AFTER_FLUSH) {
                 self.settle(token);
                 continue;
             }
-            if !c.core.send.in_flight() {
-                let mut op = c.core.op.take().or_else(|| self.ops.pop()).unwrap_or_else(SendOp::new);
-                if c.core.send.prepare(&mut op) {
-                    let msg: *const libc::msghdr = &op.hdr;
-                    let fd = c.core.fd;
-                    c.core.op = Some(op);
-                    // SAFETY: the msghdr lives in the boxed op now owned by
-                    // the connection, and the segments it points at are
-                    // locked in the send queue; both stay until `Sent`, and
-                    // the slot is not released while a send is in flight.
+            let fd = c.core.fd;
+            if let Some(o) = &mut c.core.out {
+                if !o.queue.in_flight() && o.queue.prepare(&mut o.op) {
+                    let msg: *const libc::msghdr = &o.op.hdr;
+                    // SAFETY: the msghdr lives in the connection's boxed
+                    // `Outgoing`, which is not released or reused while a
+                    // send is in flight, and the segments it points at are
+                    // locked in its queue until `Sent`; the slot itself is
+                    // not released while a send is in flight.
                     if let Err(e) = unsafe { self.reactor.send(token, fd, msg) } {
                         tracing::warn!(error = %e, "send submission failed");
                     }
-                } else {
-                    self.ops.push(op);
                 }
             }
+            c.core.release_out(&mut self.ctx);
             self.settle(token);
         }
         self.ctx.dirty = dirty;

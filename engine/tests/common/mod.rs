@@ -10,7 +10,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ringws::{Accept, Backend, Builder, CloseCode, Conn, ConnId, Handler, Message, Reject, Request, ServerHandle};
+use ringws::{
+    Accept, Backend, Builder, CloseCode, Conn, ConnId, Handler, Message, Reject, Request,
+    ServerHandle,
+};
 use ringws_codec::{ClientHandshake, ClientStatus, Event, OpCode, Receiver, ReceiverConfig};
 
 /// Run `$body` (a fn taking a `Backend`) as `uring` and `epoll` tests.
@@ -38,7 +41,12 @@ macro_rules! both_backends {
 pub fn uring_available() -> bool {
     static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ONCE.get_or_init(|| {
-        match ringws::Server::builder().bind("127.0.0.1:0").workers(1).backend(Backend::Uring).start(Echo::new()) {
+        match ringws::Server::builder()
+            .bind("127.0.0.1:0")
+            .workers(1)
+            .backend(Backend::Uring)
+            .start(Echo::new())
+        {
             Ok(h) => {
                 h.shutdown(Duration::from_millis(10));
                 true
@@ -56,7 +64,12 @@ pub enum Report {
     Drain(ConnId),
     /// Result of a "flood:<count>:<size>" request: statuses and the largest
     /// buffered amount seen.
-    Flood { sent: usize, queued: usize, dropped: usize, max_buffered: usize },
+    Flood {
+        sent: usize,
+        queued: usize,
+        dropped: usize,
+        max_buffered: usize,
+    },
 }
 
 /// Echo handler: accepts `/` (and anything but `/forbidden`, which gets
@@ -70,7 +83,10 @@ pub struct Echo {
 impl Echo {
     pub fn new() -> Self {
         let (tx, rx) = mpsc::channel();
-        Self { reports: Arc::new(Mutex::new(tx)), rx: Arc::new(Mutex::new(rx)) }
+        Self {
+            reports: Arc::new(Mutex::new(tx)),
+            rx: Arc::new(Mutex::new(rx)),
+        }
     }
 
     fn report(&self, r: Report) {
@@ -122,7 +138,12 @@ impl Handler for Echo {
                     }
                     max_buffered = max_buffered.max(conn.buffered_amount());
                 }
-                self.report(Report::Flood { sent, queued, dropped, max_buffered });
+                self.report(Report::Flood {
+                    sent,
+                    queued,
+                    dropped,
+                    max_buffered,
+                });
             }
             Message::Text(t) => {
                 conn.send_text(t);
@@ -145,8 +166,16 @@ impl Handler for Echo {
 }
 
 /// Start a server on a free port with `backend`, configured by `cfg`.
-pub fn start<H: Handler>(backend: Backend, handler: H, cfg: impl FnOnce(Builder) -> Builder) -> ServerHandle {
-    let b = ringws::Server::builder().bind("127.0.0.1:0").workers(1).backend(backend).pin_workers(false);
+pub fn start<H: Handler>(
+    backend: Backend,
+    handler: H,
+    cfg: impl FnOnce(Builder) -> Builder,
+) -> ServerHandle {
+    let b = ringws::Server::builder()
+        .bind("127.0.0.1:0")
+        .workers(1)
+        .backend(backend)
+        .pin_workers(false);
     cfg(b).start(handler).expect("server start")
 }
 
@@ -185,7 +214,12 @@ impl Client {
         let mut req = Vec::new();
         hs.write_request(&mut req);
         s.write_all(&req).map_err(|e| e.to_string())?;
-        let mut c = Client { s, rx: Receiver::new(ReceiverConfig::client()), events: VecDeque::new(), eof: false };
+        let mut c = Client {
+            s,
+            rx: Receiver::new(ReceiverConfig::client()),
+            events: VecDeque::new(),
+            eof: false,
+        };
         let mut buf = vec![0u8; 4096];
         loop {
             let n = c.s.read(&mut buf).map_err(|e| e.to_string())?;
