@@ -237,3 +237,39 @@ both_backends!(graceful_shutdown_sends_1001, |backend| {
     // The listener is gone.
     assert!(std::net::TcpStream::connect(h.local_addr()).is_err());
 });
+
+both_backends!(subscribe_and_publish, |backend| {
+    let h = start(backend, Echo::new(), |b| b.workers(2));
+    let addr = h.local_addr();
+    let mut subs: Vec<Client> = (0..4).map(|_| Client::connect(addr)).collect();
+    for c in &mut subs {
+        c.send_text("sub:news");
+        assert_eq!(c.recv_data(), Some(Ev::Text("subscribed".into())));
+    }
+    let mut outsider = Client::connect(addr);
+    // Published by a connection (reaches subscribers on both workers).
+    subs[0].send_text("pub:news:hello");
+    for c in &mut subs {
+        assert_eq!(c.recv_data(), Some(Ev::Text("hello".into())));
+    }
+    // Published from another thread through the handle.
+    let h2 = h.clone();
+    std::thread::spawn(move || h2.publish("news", Message::Binary(b"from outside")))
+        .join()
+        .unwrap();
+    for c in &mut subs {
+        assert_eq!(c.recv_data(), Some(Ev::Binary(b"from outside".to_vec())));
+    }
+    // Unsubscribed and never-subscribed connections get nothing: their next
+    // message is the echo of what they send.
+    subs[1].send_text("unsub:news");
+    assert_eq!(subs[1].recv_data(), Some(Ev::Text("unsubscribed".into())));
+    subs[0].send_text("pub:news:again");
+    assert_eq!(subs[0].recv_data(), Some(Ev::Text("again".into())));
+    assert_eq!(subs[2].recv_data(), Some(Ev::Text("again".into())));
+    for c in [&mut subs[1], &mut outsider] {
+        c.send_text("echo");
+        assert_eq!(c.recv_data(), Some(Ev::Text("echo".into())));
+    }
+    h.shutdown(Duration::from_secs(1));
+});

@@ -37,6 +37,8 @@ impl Flags {
     pub(crate) const PINGED: u16 = 1 << 7;
     /// A send returned `Queued`: call `on_drain` once below the limit.
     pub(crate) const OVER_LIMIT: u16 = 1 << 8;
+    /// Subscribed to at least one topic (clean up on release).
+    pub(crate) const SUBSCRIBED: u16 = 1 << 9;
 
     pub(crate) fn has(self, f: u16) -> bool {
         self.0 & f != 0

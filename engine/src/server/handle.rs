@@ -143,6 +143,16 @@ impl ServerHandle {
         }
     }
 
+    /// Send a message to every subscriber of `topic` on every worker; the
+    /// frame is encoded once and its bytes shared.
+    pub fn publish(&self, topic: &str, msg: Message<'_>) {
+        let frame = encode_frame(msg);
+        let topic: Arc<str> = topic.into();
+        for mb in &self.shared.mailboxes {
+            mb.push(Command::Publish(topic.clone(), frame.clone()));
+        }
+    }
+
     /// Counters summed over workers (updated by each worker once per loop turn).
     pub fn stats(&self) -> Stats {
         let mut s = Stats {

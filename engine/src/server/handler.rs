@@ -166,6 +166,36 @@ impl Conn<'_> {
         self.ctx.broadcasts.push(frame);
     }
 
+    /// Subscribe this connection to `topic` (see [`Conn::publish`]).
+    /// Returns `false` if it already was.
+    pub fn subscribe(&mut self, topic: &str) -> bool {
+        self.core.flags.set(crate::conn::Flags::SUBSCRIBED);
+        self.ctx
+            .topics
+            .subscribe(topic, (self.id.slot(), self.id.gen()))
+    }
+
+    /// Unsubscribe from `topic`; returns `false` if it was not subscribed.
+    pub fn unsubscribe(&mut self, topic: &str) -> bool {
+        self.ctx
+            .topics
+            .unsubscribe(topic, (self.id.slot(), self.id.gen()))
+    }
+
+    /// Send a message to every subscriber of `topic` on every worker (this
+    /// connection included if it is subscribed). The frame is encoded once
+    /// and its bytes shared by every recipient's queue.
+    pub fn publish(&mut self, topic: &str, msg: Message<'_>) {
+        let frame = crate::server::handle::encode_frame(msg);
+        let topic: std::sync::Arc<str> = topic.into();
+        for (i, mb) in self.ctx.shared.mailboxes.iter().enumerate() {
+            if i != self.ctx.worker as usize {
+                mb.push(crate::shard::Command::Publish(topic.clone(), frame.clone()));
+            }
+        }
+        self.ctx.publishes.push((topic, frame));
+    }
+
     /// Bytes queued and not yet written to the socket.
     pub fn buffered_amount(&self) -> usize {
         self.core.buffered_amount()

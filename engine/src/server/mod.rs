@@ -15,7 +15,7 @@ pub(crate) use handle::Shared;
 
 use crate::conn::RxConfig;
 use crate::reactor::Token;
-use crate::shard::Timers;
+use crate::shard::{Timers, Topics};
 
 /// A connection's identity across the server: worker, slab slot and the
 /// slot's generation. Once the connection closes the id is dead for good:
@@ -93,6 +93,10 @@ pub struct WorkerCtx {
     pub(crate) out_pool: Vec<Box<crate::conn::Outgoing>>,
     /// Frames to queue on every open connection of this worker this turn.
     pub(crate) broadcasts: Vec<bytes::Bytes>,
+    /// Topic subscriptions of this worker's connections.
+    pub(crate) topics: Topics,
+    /// `(topic, frame)` published this turn, delivered at the end of it.
+    pub(crate) publishes: Vec<(std::sync::Arc<str>, bytes::Bytes)>,
     /// The other workers' inboxes (for broadcasts).
     pub(crate) shared: std::sync::Arc<Shared>,
 }

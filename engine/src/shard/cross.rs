@@ -23,6 +23,8 @@ pub(crate) enum Command {
     SendTo(ConnId, Bytes),
     /// Queue an already-encoded frame on every open connection of the worker.
     Broadcast(Bytes),
+    /// Queue a frame on the worker's subscribers of a topic.
+    Publish(std::sync::Arc<str>, Bytes),
     /// Graceful shutdown: close every connection with 1001, stop at `deadline`.
     Shutdown(Instant),
 }

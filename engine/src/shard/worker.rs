@@ -156,6 +156,8 @@ impl<H: Handler> Worker<H> {
             stats: LocalStats::default(),
             scratch: Vec::new(),
             out_pool: Vec::new(),
+            topics: Default::default(),
+            publishes: Vec::new(),
             broadcasts: Vec::new(),
             shared: shared.clone(),
         };
@@ -323,6 +325,9 @@ impl<H: Handler> Worker<H> {
             if !c.core.flags.has(Flags::RECV_ARMED) && !c.core.in_flight() {
                 let c = self.slab.remove(token.slot, gen).expect("present");
                 sys::close(c.core.fd);
+                if c.core.flags.has(Flags::SUBSCRIBED) {
+                    self.ctx.topics.remove_all((token.slot, gen));
+                }
                 // If `on_close` was never delivered (forced close), deliver it.
                 drop(c);
             }
@@ -364,6 +369,7 @@ impl<H: Handler> Worker<H> {
                     _ => self.ctx.stats.stale_dropped += 1,
                 },
                 Command::Broadcast(frame) => self.ctx.broadcasts.push(frame),
+                Command::Publish(topic, frame) => self.ctx.publishes.push((topic, frame)),
                 Command::Shutdown(at) => {
                     let at_ms = ms(at.saturating_duration_since(self.start));
                     self.shutdown_at = Some(at_ms);
@@ -403,6 +409,20 @@ impl<H: Handler> Worker<H> {
                     if c.is_open() {
                         for f in &frames {
                             c.core.send_frame(&mut self.ctx, f.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if !self.ctx.publishes.is_empty() {
+            let publishes = std::mem::take(&mut self.ctx.publishes);
+            let mut ids = Vec::new();
+            for (topic, frame) in &publishes {
+                self.ctx.topics.subscribers(topic, &mut ids);
+                for &(slot, gen) in &ids {
+                    if let Some(c) = self.slab.get_mut(slot, gen) {
+                        if c.is_open() {
+                            c.core.send_frame(&mut self.ctx, frame.clone());
                         }
                     }
                 }

@@ -125,6 +125,18 @@ impl Handler for Echo {
                 let code: u16 = t[6..].parse().unwrap();
                 conn.close(CloseCode(code), "bye");
             }
+            Message::Text(t) if t.starts_with("sub:") => {
+                conn.subscribe(&t[4..]);
+                conn.send_text("subscribed");
+            }
+            Message::Text(t) if t.starts_with("unsub:") => {
+                conn.unsubscribe(&t[6..]);
+                conn.send_text("unsubscribed");
+            }
+            Message::Text(t) if t.starts_with("pub:") => {
+                let (topic, msg) = t[4..].split_once(':').unwrap();
+                conn.publish(topic, Message::Text(msg));
+            }
             Message::Text(t) if t.starts_with("flood:") => {
                 let mut it = t[6..].split(':').map(|v| v.parse::<usize>().unwrap());
                 let (count, size) = (it.next().unwrap(), it.next().unwrap());
