@@ -619,7 +619,13 @@ fn accept_response_rules() {
     ));
     assert!(text.ends_with("\r\nSet-Cookie: a=b\r\n\r\n"));
 
-    let refusals: &[(Option<&str>, Option<&str>, &[(&str, &str)], AcceptError)] = &[
+    type Case<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a [(&'a str, &'a str)],
+        AcceptError,
+    );
+    let refusals: &[Case] = &[
         (Some("other"), None, &[], AcceptError::ProtocolNotOffered),
         (Some("Chat"), None, &[], AcceptError::ProtocolNotOffered),
         (None, Some("x-foo"), &[], AcceptError::ExtensionNotOffered),
