@@ -130,6 +130,21 @@ impl CaseResult {
             notes: t.notes.clone(),
         }
     }
+    /// How the connection ended, in words: events received, who closed, how.
+    pub fn ending(&self) -> String {
+        let how = match (self.closed_by.as_str(), self.close_code, self.clean) {
+            ("server", Some(c), _) => format!("server sent close {c}"),
+            ("server", None, true) => "server sent an empty close".to_string(),
+            ("server", None, false) => "server dropped TCP without a close frame".to_string(),
+            ("client", Some(c), _) => format!("client closed, server answered {c}"),
+            ("client", None, true) => {
+                "client closed, server answered with an empty close".to_string()
+            }
+            ("client", None, false) => "client closed, server dropped TCP".to_string(),
+            _ => "nobody closed".to_string(),
+        };
+        format!("{} events received; {how}", self.events_total)
+    }
     /// The parsed case number (for sorting).
     pub fn case_id(&self) -> CaseId {
         CaseId::parse(&self.id).unwrap_or(CaseId(vec![u32::MAX]))
@@ -286,7 +301,8 @@ pub fn render_markdown(reports: &[Report], command: &str, notes: Option<&str>) -
                 .zip(&rs)
                 .filter_map(|(rep, r)| {
                     let r = r.as_ref()?;
-                    (Some(r.verdict) != best).then(|| format!("{}: {}", rep.agent, r.reason))
+                    (Some(r.verdict) != best)
+                        .then(|| format!("{}: {} ({})", rep.agent, r.reason, r.ending()))
                 })
                 .collect();
             let _ = write!(md, "| {id} |");

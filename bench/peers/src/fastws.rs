@@ -51,7 +51,9 @@ async fn upgrade_request(
 
 async fn echo(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
     let mut ws = fut.await?;
-    ws.set_max_message_size(Args::MAX_MESSAGE);
+    // fastwebsockets checks this limit per frame and rejects a payload equal
+    // to it (`len >= max`): add one so a 16 MiB message fits, as in the others.
+    ws.set_max_message_size(Args::MAX_MESSAGE + 1);
     let mut ws = FragmentCollector::new(ws);
     loop {
         let frame = ws.read_frame().await?;
