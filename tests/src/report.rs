@@ -254,7 +254,7 @@ pub fn render_markdown(reports: &[Report], command: &str, notes: Option<&str>) -
     let limits: Vec<String> = reports
         .iter()
         .filter_map(|r| {
-            r.max_size.map(|m| {
+            r.max_size.filter(|_| r.skipped_by_size > 0).map(|m| {
                 format!(
                     "{}: `--max-size {m}` left out {} chapter 9 cases",
                     r.agent, r.skipped_by_size
