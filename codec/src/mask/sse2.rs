@@ -1,21 +1,32 @@
 //! SSE2 kernel (x86_64 baseline): 16 bytes per XOR, 64 per loop turn.
 
+use super::scalar::rotated;
 use core::arch::x86_64::{
     __m128i, _mm_loadu_si128, _mm_set1_epi32, _mm_storeu_si128, _mm_xor_si128,
 };
 
 /// XOR `buf` with `key` repeated from phase 0.
 ///
+/// Unaligned loads and stores throughout. A length that is not a multiple
+/// of 16 ends with one overlapping 16-byte step over the last 16 bytes,
+/// loaded before the loop changed any of them, so there is no byte loop.
+///
 /// # Safety
 ///
 /// The CPU must support SSE2 (every x86_64 CPU does).
 #[target_feature(enable = "sse2")]
 pub(super) unsafe fn apply(buf: &mut [u8], key: [u8; 4]) {
+    let len = buf.len();
+    if len < 16 {
+        return super::scalar::apply(buf, key);
+    }
+    let p = buf.as_mut_ptr();
     // Lanes are written back in memory order, so the key's bytes land in
     // order whatever the lane endianness.
     let kv = _mm_set1_epi32(i32::from_ne_bytes(key));
-    let len = buf.len();
-    let p = buf.as_mut_ptr();
+    let tail_at = len - 16;
+    // SAFETY: `len >= 16`, so the 16 bytes at `p + len - 16` are inside `buf`.
+    let tail = unsafe { _mm_loadu_si128(p.add(tail_at) as *const __m128i) };
     let mut i = 0;
     while i + 64 <= len {
         // SAFETY: `i + 64 <= len`, so the four 16-byte loads and stores at
@@ -42,6 +53,11 @@ pub(super) unsafe fn apply(buf: &mut [u8], key: [u8; 4]) {
         }
         i += 16;
     }
-    // `i` is a multiple of 16, hence of 4: the tail starts at key phase 0.
-    super::scalar::apply(&mut buf[i..], key);
+    if i < len {
+        // Bytes [len-16, len) from their original values, at key phase
+        // (len - 16) % 4; the ones the loop already did get the same value.
+        let kt = _mm_set1_epi32(i32::from_ne_bytes(rotated(key, tail_at)));
+        // SAFETY: as for the load of `tail` above.
+        unsafe { _mm_storeu_si128(p.add(tail_at) as *mut __m128i, _mm_xor_si128(tail, kt)) };
+    }
 }
