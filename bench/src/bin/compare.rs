@@ -1,0 +1,249 @@
+//! `ringws-compare`: runs the comparison matrix (see `bench/compare`, which
+//! builds everything in release mode first and then calls this).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use clap::Parser;
+use ringws_bench::compare::servers::{Pinning, Running, ServerSpec};
+use ringws_bench::compare::summary::{figures, CaseResult, Comparison, ServerResult};
+use ringws_bench::compare::{charts, markdown, matrix};
+use ringws_bench::report::Report;
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "ringws-compare",
+    about = "Side-by-side benchmark of ringws and peer WebSocket servers"
+)]
+struct Cli {
+    /// Where the release binaries are (ringws, ringws-bench, peer-*).
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// Servers to compare (comma-separated names).
+    #[arg(
+        long,
+        default_value = "ringws-uring,ringws-epoll,tungstenite,fastwebsockets"
+    )]
+    servers: String,
+    /// Only the cases whose id starts with one of these comma-separated prefixes.
+    #[arg(long)]
+    cases: Option<String>,
+    /// The small matrix (a few minutes) instead of the standard one.
+    #[arg(long)]
+    quick: bool,
+    /// Runs per (case, server); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Warm-up seconds per run.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// CPUs for the server (taskset list).
+    #[arg(long, default_value = "0")]
+    server_cpus: String,
+    /// CPUs for the load generator (taskset list).
+    #[arg(long, default_value = "1")]
+    client_cpus: String,
+    /// Run server and load generator under SCHED_FIFO (`chrt -f 50`).
+    #[arg(long)]
+    fifo: bool,
+    /// Port for the servers.
+    #[arg(long, default_value_t = 9101)]
+    port: u16,
+    /// Directory for the results JSON and charts.
+    #[arg(long, default_value = "perf/results")]
+    out: PathBuf,
+    /// Markdown file whose generated section gets the tables (skipped if empty).
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    docs: PathBuf,
+}
+
+fn read_trim(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn cpu_model() -> String {
+    read_trim("/proc/cpuinfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn today() -> String {
+    Command::new("date")
+        .args(["-u", "+%F"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown-date".into())
+}
+
+fn run_bench(
+    cli: &Cli,
+    pin: &Pinning,
+    case: &matrix::Case,
+    server: &ServerSpec,
+    pid: u32,
+    json_path: &PathBuf,
+) -> Result<Report, String> {
+    let mut args: Vec<String> = vec![
+        case.scenario.into(),
+        "--url".into(),
+        format!("ws://127.0.0.1:{}/", cli.port),
+        "--threads".into(),
+        case.threads.to_string(),
+        "--duration".into(),
+        cli.duration.to_string(),
+        "--warmup".into(),
+        cli.warmup.to_string(),
+        "--server-pid".into(),
+        pid.to_string(),
+        "--label".into(),
+        server.name.clone(),
+        "--json".into(),
+        json_path.display().to_string(),
+    ];
+    args.extend(case.args.iter().cloned());
+    let _ = std::fs::remove_file(json_path);
+    let status = pin
+        .command(false, &cli.bin_dir.join("ringws-bench"), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| format!("ringws-bench: {e}"))?;
+    let text = std::fs::read_to_string(json_path)
+        .map_err(|e| format!("ringws-bench exited {status} without a report ({e})"))?;
+    serde_json::from_str::<Report>(&text).map_err(|e| format!("unreadable report: {e}"))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let started = Instant::now();
+    let wanted: Vec<&str> = cli.servers.split(',').map(str::trim).collect();
+    let servers: Vec<ServerSpec> = ServerSpec::standard(&cli.bin_dir)
+        .into_iter()
+        .filter(|s| wanted.contains(&s.name.as_str()))
+        .collect();
+    if servers.is_empty() {
+        eprintln!(
+            "ringws-compare: no known server in --servers {}",
+            cli.servers
+        );
+        std::process::exit(1);
+    }
+    let mut cases = if cli.quick {
+        matrix::quick()
+    } else {
+        matrix::standard()
+    };
+    if let Some(prefixes) = &cli.cases {
+        cases = matrix::filter(cases, prefixes);
+    }
+    let pin = Pinning {
+        server_cpus: cli.server_cpus.clone(),
+        client_cpus: cli.client_cpus.clone(),
+        fifo: cli.fifo,
+    };
+    let host = read_trim("/proc/sys/kernel/hostname");
+    let date = today();
+    let tmp = std::env::temp_dir().join(format!("ringws-compare-{}.json", std::process::id()));
+    let mut results = Vec::new();
+    for case in &cases {
+        let mut by_server = BTreeMap::new();
+        for server in &servers {
+            if case.broadcast && server.broadcast_args.is_none() {
+                continue;
+            }
+            eprintln!(
+                "[{:>5.0}s] {} on {}",
+                started.elapsed().as_secs_f64(),
+                case.id,
+                server.name
+            );
+            let mut runs = Vec::new();
+            let mut failure = None;
+            // A fresh server per (case, server): no memory or state carried over.
+            match Running::start(server, case.broadcast, cli.port, &pin) {
+                Ok(running) => {
+                    for _ in 0..cli.runs {
+                        match run_bench(&cli, &pin, case, server, running.pid, &tmp) {
+                            Ok(r) => runs.push(r),
+                            Err(e) => {
+                                failure = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => failure = Some(e),
+            }
+            if let Some(f) = &failure {
+                eprintln!("    failed: {f}");
+            }
+            by_server.insert(
+                server.name.clone(),
+                ServerResult {
+                    median: figures(&runs),
+                    runs,
+                    failure,
+                },
+            );
+        }
+        results.push(CaseResult {
+            id: case.id.clone(),
+            scenario: case.scenario.to_string(),
+            servers: by_server,
+        });
+    }
+    let comparison = Comparison {
+        date: date.clone(),
+        host: host.clone(),
+        cpu: cpu_model(),
+        kernel: read_trim("/proc/sys/kernel/osrelease"),
+        settings: json!({
+            "runs": cli.runs, "duration_s": cli.duration, "warmup_s": cli.warmup,
+            "server_cpus": cli.server_cpus, "client_cpus": cli.client_cpus, "fifo": cli.fifo,
+            "matrix": if cli.quick { "quick" } else { "standard" }, "cases_filter": cli.cases,
+            "elapsed_s": started.elapsed().as_secs_f64().round(),
+        }),
+        server_names: servers.iter().map(|s| s.name.clone()).collect(),
+        ringws_servers: servers
+            .iter()
+            .filter(|s| s.is_ringws)
+            .map(|s| s.name.clone())
+            .collect(),
+        cases: results,
+    };
+    let stem = format!("{date}-{host}");
+    std::fs::create_dir_all(&cli.out).expect("create results dir");
+    let json_path = cli.out.join(format!("{stem}.json"));
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&comparison).expect("serialize") + "\n",
+    )
+    .expect("write results");
+    eprintln!("wrote {}", json_path.display());
+    match charts::write_all(&comparison, &cli.out.join(&stem)) {
+        Ok(files) => files.iter().for_each(|f| eprintln!("wrote {f}")),
+        Err(e) => eprintln!("charts: {e}"),
+    }
+    let section = markdown::render(&comparison);
+    if !cli.docs.as_os_str().is_empty() {
+        let doc = std::fs::read_to_string(&cli.docs).unwrap_or_else(|_| "# Benchmarks\n".into());
+        std::fs::write(&cli.docs, markdown::splice(&doc, &section)).expect("write docs");
+        eprintln!("updated {}", cli.docs.display());
+    }
+    print!("{section}");
+    eprintln!("total {:.0} s", started.elapsed().as_secs_f64());
+}

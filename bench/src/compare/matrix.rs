@@ -1,0 +1,148 @@
+//! The standard matrix of the comparison: which scenarios, with which parameters.
+
+/// One cell of the matrix: a `ringws-bench` invocation (without the common flags).
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Stable identifier, e.g. `echo/16B/c100/d16`.
+    pub id: String,
+    /// `echo`, `fanout`, `connect` or `idle`.
+    pub scenario: &'static str,
+    /// Scenario flags for `ringws-bench`.
+    pub args: Vec<String>,
+    /// Needs a server that broadcasts (fan-out).
+    pub broadcast: bool,
+    /// Load threads to use.
+    pub threads: usize,
+}
+
+/// Echo sizes of the standard matrix.
+pub const ECHO_SIZES: [usize; 4] = [16, 512, 16 * 1024, 1024 * 1024];
+/// Connection counts of the standard matrix.
+pub const ECHO_CONNECTIONS: [usize; 3] = [1, 100, 1000];
+/// Pipelining depths of the standard matrix.
+pub const ECHO_DEPTHS: [usize; 2] = [1, 16];
+/// Cells whose data in flight (size × connections × depth) exceeds this are
+/// left out: 1 MiB × 1,000 × 16 would queue 16 GiB in the client alone.
+pub const MAX_IN_FLIGHT: usize = 256 * 1024 * 1024;
+
+fn size_label(size: usize) -> String {
+    match size {
+        s if s >= 1 << 20 && s % (1 << 20) == 0 => format!("{}MiB", s >> 20),
+        s if s >= 1024 && s % 1024 == 0 => format!("{}KiB", s >> 10),
+        s => format!("{s}B"),
+    }
+}
+
+fn echo(size: usize, conns: usize, depth: usize) -> Case {
+    Case {
+        id: format!("echo/{}/c{conns}/d{depth}", size_label(size)),
+        scenario: "echo",
+        args: vec![
+            "--connections".into(),
+            conns.to_string(),
+            "--size".into(),
+            size.to_string(),
+            "--depth".into(),
+            depth.to_string(),
+            "--binary".into(),
+        ],
+        broadcast: false,
+        threads: 1,
+    }
+}
+
+/// The full standard matrix.
+pub fn standard() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for size in ECHO_SIZES {
+        for conns in ECHO_CONNECTIONS {
+            for depth in ECHO_DEPTHS {
+                if size * conns * depth <= MAX_IN_FLIGHT {
+                    cases.push(echo(size, conns, depth));
+                }
+            }
+        }
+    }
+    cases.push(Case {
+        id: "fanout/64B/s1000/r1000".into(),
+        scenario: "fanout",
+        args: ["--subscribers", "1000", "--size", "64", "--rate", "1000"]
+            .map(String::from)
+            .to_vec(),
+        broadcast: true,
+        threads: 1,
+    });
+    cases.push(Case {
+        id: "connect/c32/tcp".into(),
+        scenario: "connect",
+        args: ["--concurrency", "32", "--close", "tcp"]
+            .map(String::from)
+            .to_vec(),
+        broadcast: false,
+        threads: 1,
+    });
+    cases.push(Case {
+        id: "idle/c10000".into(),
+        scenario: "idle",
+        args: ["--connections", "10000", "--settle", "2"]
+            .map(String::from)
+            .to_vec(),
+        broadcast: false,
+        threads: 1,
+    });
+    cases
+}
+
+/// A small matrix for a quick look (and the harness's own smoke test).
+pub fn quick() -> Vec<Case> {
+    let mut cases = vec![echo(16, 100, 1), echo(16, 100, 16), echo(16 * 1024, 100, 1)];
+    cases.push(Case {
+        id: "connect/c32/tcp".into(),
+        scenario: "connect",
+        args: ["--concurrency", "32", "--close", "tcp"]
+            .map(String::from)
+            .to_vec(),
+        broadcast: false,
+        threads: 1,
+    });
+    cases.push(Case {
+        id: "idle/c2000".into(),
+        scenario: "idle",
+        args: ["--connections", "2000", "--settle", "1"]
+            .map(String::from)
+            .to_vec(),
+        broadcast: false,
+        threads: 1,
+    });
+    cases
+}
+
+/// Keeps the cases whose id starts with one of the comma-separated prefixes.
+pub fn filter(cases: Vec<Case>, prefixes: &str) -> Vec<Case> {
+    let wanted: Vec<&str> = prefixes
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    cases
+        .into_iter()
+        .filter(|c| wanted.iter().any(|p| c.id.starts_with(p)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_matrix_leaves_out_only_the_oversized_cells() {
+        let cases = standard();
+        let echoes = cases.iter().filter(|c| c.scenario == "echo").count();
+        // 4 sizes × 3 connection counts × 2 depths = 24, minus 1 MiB × 1000 × {1,16}
+        // and 1 MiB × 100 × 16 (1.6 GiB in flight).
+        assert_eq!(echoes, 21);
+        assert!(cases.iter().any(|c| c.id == "echo/16B/c100/d16"));
+        assert!(!cases.iter().any(|c| c.id == "echo/1MiB/c1000/d16"));
+        assert_eq!(filter(cases, "echo/16B/,idle").len(), 7);
+    }
+}

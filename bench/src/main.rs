@@ -1,0 +1,306 @@
+//! `ringws-bench`: the load generator's command line.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ringws_bench::connect::{connect_thread, CloseMode, ConnectParams};
+use ringws_bench::echo::{echo_thread, EchoParams};
+use ringws_bench::fanout::{fanout_thread, FanoutParams};
+use ringws_bench::idle::{idle_run, IdleParams};
+use ringws_bench::procstat;
+use ringws_bench::report::Report;
+use ringws_bench::run::{parse_url, run_threads, share, ServerCost};
+use ringws_bench::stats::Recorder;
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "ringws-bench", about = "Load generator for WebSocket servers")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Server URL.
+    #[arg(long, default_value = "ws://127.0.0.1:9001/")]
+    url: String,
+    /// Load threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Warm-up seconds before the measured window.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// The server's pid: report its CPU time per operation and its memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Name of the server in the report.
+    #[arg(long, default_value = "server")]
+    label: String,
+    /// Write the JSON report here (else print it after the table).
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// N connections echo messages of S bytes, D in flight each (or at a fixed rate).
+    Echo {
+        #[command(flatten)]
+        common: Common,
+        /// Connections.
+        #[arg(long, default_value_t = 100)]
+        connections: usize,
+        /// Message size, bytes.
+        #[arg(long, default_value_t = 16)]
+        size: usize,
+        /// Messages in flight per connection (closed loop).
+        #[arg(long, default_value_t = 1)]
+        depth: usize,
+        /// Open loop: total messages per second (latency from the intended send time).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Binary frames instead of text.
+        #[arg(long)]
+        binary: bool,
+    },
+    /// M subscribers, one publisher at a fixed rate (server broadcasts what it receives).
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        /// Subscribers (the publisher is one of them).
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Message size, bytes (≥ 16).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Publishes per second.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+    },
+    /// Handshake storm: upgrades per second.
+    Connect {
+        #[command(flatten)]
+        common: Common,
+        /// Handshakes in flight per thread.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// How an upgraded connection ends.
+        #[arg(long, value_enum, default_value_t = CloseMode::Tcp)]
+        close: CloseMode,
+    },
+    /// Open N idle connections and report the server's RSS per connection.
+    Idle {
+        #[command(flatten)]
+        common: Common,
+        /// Connections.
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// Seconds to let them sit before sampling.
+        #[arg(long, default_value_t = 2.0)]
+        settle: f64,
+    },
+}
+
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn main() {
+    raise_fd_limit();
+    let cli = Cli::parse();
+    let (report, json_path) = match cli.scenario {
+        Scenario::Echo {
+            common,
+            connections,
+            size,
+            depth,
+            rate,
+            binary,
+        } => {
+            let (addr, host, path) = parse_url(&common.url).unwrap_or_else(|e| die(&e));
+            let threads = common.threads.clamp(1, connections.max(1));
+            let p = EchoParams {
+                addr,
+                host,
+                path,
+                size,
+                depth: depth.max(1),
+                binary,
+                rate,
+                threads,
+            };
+            let (rec, cost) = run_threads(
+                threads,
+                secs(common.warmup),
+                secs(common.duration),
+                common.server_pid,
+                |i, sync| echo_thread(&p, i, share(connections, threads, i), sync),
+            );
+            let params = json!({"connections": connections, "size": size, "depth": depth, "rate": rate, "binary": binary, "threads": threads});
+            (
+                Report::new(
+                    "echo",
+                    &common.label,
+                    &common.url,
+                    params,
+                    common.duration,
+                    &rec,
+                    common.server_pid,
+                    &cost,
+                ),
+                common.json,
+            )
+        }
+        Scenario::Fanout {
+            common,
+            subscribers,
+            size,
+            rate,
+        } => {
+            let (addr, host, path) = parse_url(&common.url).unwrap_or_else(|e| die(&e));
+            let threads = common.threads.clamp(1, subscribers.max(1));
+            let p = FanoutParams {
+                addr,
+                host,
+                path,
+                size: size.max(16),
+                rate,
+            };
+            let (rec, cost) = run_threads(
+                threads,
+                secs(common.warmup),
+                secs(common.duration),
+                common.server_pid,
+                |i, sync| fanout_thread(&p, i, share(subscribers, threads, i), sync),
+            );
+            let params = json!({"subscribers": subscribers, "size": size.max(16), "rate": rate, "threads": threads});
+            (
+                Report::new(
+                    "fanout",
+                    &common.label,
+                    &common.url,
+                    params,
+                    common.duration,
+                    &rec,
+                    common.server_pid,
+                    &cost,
+                ),
+                common.json,
+            )
+        }
+        Scenario::Connect {
+            common,
+            concurrency,
+            close,
+        } => {
+            let (addr, host, path) = parse_url(&common.url).unwrap_or_else(|e| die(&e));
+            let p = ConnectParams {
+                addr,
+                host,
+                path,
+                concurrency: concurrency.max(1),
+                close,
+            };
+            let (rec, cost) = run_threads(
+                common.threads.max(1),
+                secs(common.warmup),
+                secs(common.duration),
+                common.server_pid,
+                |i, sync| connect_thread(&p, i, sync),
+            );
+            let params =
+                json!({"concurrency": concurrency, "close": close, "threads": common.threads});
+            (
+                Report::new(
+                    "connect",
+                    &common.label,
+                    &common.url,
+                    params,
+                    common.duration,
+                    &rec,
+                    common.server_pid,
+                    &cost,
+                ),
+                common.json,
+            )
+        }
+        Scenario::Idle {
+            common,
+            connections,
+            settle,
+        } => {
+            let (addr, host, path) = parse_url(&common.url).unwrap_or_else(|e| die(&e));
+            let p = IdleParams {
+                addr,
+                host,
+                path,
+                connections,
+                settle: secs(settle),
+            };
+            let pid = common.server_pid;
+            let mut cost = ServerCost {
+                baseline: pid.and_then(|p| procstat::sample(p).ok()),
+                ..Default::default()
+            };
+            let opened = idle_run(&p, || {
+                cost.after = pid.and_then(|p| procstat::sample(p).ok())
+            })
+            .unwrap_or_else(|e| die(&e.to_string()));
+            let mut rec = Recorder::default();
+            rec.completed = opened as u64;
+            rec.errors = (connections - opened) as u64;
+            let params = json!({"connections": connections, "settle_s": settle});
+            let mut report = Report::new(
+                "idle",
+                &common.label,
+                &common.url,
+                params,
+                settle,
+                &rec,
+                pid,
+                &cost,
+            );
+            if let (Some(sv), Some(b), Some(a)) =
+                (report.server.as_mut(), cost.baseline, cost.after)
+            {
+                sv.cpu_s = None;
+                sv.cpu_us_per_op = None;
+                sv.rss_per_connection = Some((a.rss as f64 - b.rss as f64) / opened.max(1) as f64);
+            }
+            (report, common.json)
+        }
+    };
+    print!("{}", report.table());
+    let doc = serde_json::to_string_pretty(&report).expect("report serializes");
+    match json_path {
+        Some(path) => std::fs::write(&path, doc + "\n")
+            .unwrap_or_else(|e| die(&format!("{}: {e}", path.display()))),
+        None => println!("{doc}"),
+    }
+    if report.errors > 0 || report.mismatches > 0 {
+        std::process::exit(2);
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("ringws-bench: {msg}");
+    std::process::exit(1)
+}
