@@ -128,3 +128,46 @@ both_backends!(close_handshake_server_initiated, |backend| {
     assert!(c.wait_eof());
     h.shutdown(Duration::from_secs(1));
 });
+
+both_backends!(tiny_receive_ring_loses_nothing, |backend| {
+    // 8 buffers of 4 KiB for 16 busy connections: io_uring runs out of
+    // provided buffers (ENOBUFS) constantly and must re-arm, never drop.
+    let h = start(backend, Echo::new(), |b| b.recv_buffers(8, 4096));
+    let addr = h.local_addr();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                for i in 0..8 {
+                    let msg: Vec<u8> = (0..100_000).map(|j| (j * 13 + i * 7 + t) as u8).collect();
+                    c.send_binary(&msg);
+                    assert!(
+                        c.recv_data() == Some(Ev::Binary(msg)),
+                        "thread {t} message {i}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    h.shutdown(Duration::from_secs(1));
+});
+
+both_backends!(close_then_half_close_still_gets_the_echo, |backend| {
+    let h = start(backend, Echo::new(), |b| b);
+    let mut c = Client::connect(h.local_addr());
+    c.send_text("before");
+    let (p, n) = ringws_codec::close_payload(ringws::CloseCode(1000), "half");
+    c.send_frame(true, OpCode::Close, &p[..n]);
+    // Our side is done writing: the server sees EOF right after the close.
+    c.s.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(c.recv_data(), Some(Ev::Text("before".into())));
+    match c.recv_data() {
+        Some(Ev::Close(Some((1000, _)))) => {}
+        other => panic!("expected the close echo, got {other:?}"),
+    }
+    assert!(c.wait_eof());
+    h.shutdown(Duration::from_secs(1));
+});

@@ -39,6 +39,8 @@ impl Flags {
     pub(crate) const OVER_LIMIT: u16 = 1 << 8;
     /// Subscribed to at least one topic (clean up on release).
     pub(crate) const SUBSCRIBED: u16 = 1 << 9;
+    /// The socket was shut down to abort a send stuck in flight.
+    pub(crate) const ABORTED: u16 = 1 << 10;
 
     pub(crate) fn has(self, f: u16) -> bool {
         self.0 & f != 0
@@ -464,10 +466,10 @@ impl<S> Connection<S> {
         }
     }
 
-    /// The peer ended the stream (or the socket failed) with `errno`.
+    /// The peer ended its side of the stream (or the socket failed). What is
+    /// queued is still flushed; a failing send then abandons it.
     pub(crate) fn handle_eof<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
         self.close_now(h, ctx, CloseCode::ABNORMAL, "");
-        self.core.flags.set(Flags::DEAD);
     }
 
     /// Server shutdown: close with 1001.

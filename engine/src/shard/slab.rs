@@ -8,21 +8,42 @@ struct Entry<T> {
     val: Option<T>,
 }
 
+/// Entries per chunk. The table grows a chunk at a time instead of doubling
+/// one `Vec`: no 2× slack and no copy of every connection on growth, which
+/// matters when the per-connection budget is a few hundred bytes.
+const CHUNK: usize = 512;
+
 /// Slots with generations. Freed slots are reused last-in first-out (warm in
 /// cache); every free bumps the slot's generation.
+///
+/// Invariant: every chunk but the last holds exactly `CHUNK` entries, and
+/// no chunk's capacity exceeds `CHUNK`.
 pub(crate) struct Slab<T> {
-    entries: Vec<Entry<T>>,
+    chunks: Vec<Vec<Entry<T>>>,
     free: Vec<u32>,
     len: usize,
+    /// Slots ever created (`chunks` hold this many entries).
+    slots: usize,
 }
 
 impl<T> Slab<T> {
     pub(crate) fn new() -> Self {
         Self {
-            entries: Vec::new(),
+            chunks: Vec::new(),
             free: Vec::new(),
             len: 0,
+            slots: 0,
         }
+    }
+
+    fn entry(&self, slot: u32) -> Option<&Entry<T>> {
+        let s = slot as usize;
+        self.chunks.get(s / CHUNK)?.get(s % CHUNK)
+    }
+
+    fn entry_mut(&mut self, slot: u32) -> Option<&mut Entry<T>> {
+        let s = slot as usize;
+        self.chunks.get_mut(s / CHUNK)?.get_mut(s % CHUNK)
     }
 
     /// Number of occupied slots.
@@ -33,8 +54,8 @@ impl<T> Slab<T> {
     /// The id the next [`Slab::insert`] will return.
     pub(crate) fn vacant_id(&self) -> (u32, u32) {
         match self.free.last() {
-            Some(&slot) => (slot, self.entries[slot as usize].gen),
-            None => (self.entries.len() as u32, 0),
+            Some(&slot) => (slot, self.entry(slot).expect("free slot exists").gen),
+            None => (self.slots as u32, 0),
         }
     }
 
@@ -42,22 +63,27 @@ impl<T> Slab<T> {
     pub(crate) fn insert(&mut self, val: T) -> (u32, u32) {
         self.len += 1;
         if let Some(slot) = self.free.pop() {
-            let e = &mut self.entries[slot as usize];
+            let e = self.entry_mut(slot).expect("free slot exists");
             debug_assert!(e.val.is_none());
             e.val = Some(val);
             (slot, e.gen)
         } else {
-            self.entries.push(Entry {
+            if self.slots % CHUNK == 0 {
+                self.chunks.push(Vec::with_capacity(CHUNK));
+            }
+            let chunk = self.chunks.last_mut().expect("pushed");
+            chunk.push(Entry {
                 gen: 0,
                 val: Some(val),
             });
-            ((self.entries.len() - 1) as u32, 0)
+            self.slots += 1;
+            ((self.slots - 1) as u32, 0)
         }
     }
 
     /// The value at `slot` if its generation is still `gen`.
     pub(crate) fn get_mut(&mut self, slot: u32, gen: u32) -> Option<&mut T> {
-        let e = self.entries.get_mut(slot as usize)?;
+        let e = self.entry_mut(slot)?;
         if e.gen == gen {
             e.val.as_mut()
         } else {
@@ -68,7 +94,7 @@ impl<T> Slab<T> {
     /// The value at `slot` if its generation's low 24 bits match (the bits a
     /// completion's `user_data` carries).
     pub(crate) fn get_mut_masked(&mut self, slot: u32, gen24: u32) -> Option<(u32, &mut T)> {
-        let e = self.entries.get_mut(slot as usize)?;
+        let e = self.entry_mut(slot)?;
         if e.gen & 0x00FF_FFFF == gen24 & 0x00FF_FFFF {
             let gen = e.gen;
             e.val.as_mut().map(|v| (gen, v))
@@ -79,7 +105,7 @@ impl<T> Slab<T> {
 
     /// Remove the value at `slot` (generation `gen`) and retire the id.
     pub(crate) fn remove(&mut self, slot: u32, gen: u32) -> Option<T> {
-        let e = self.entries.get_mut(slot as usize)?;
+        let e = self.entry_mut(slot)?;
         if e.gen != gen {
             return None;
         }
@@ -92,8 +118,9 @@ impl<T> Slab<T> {
 
     /// Every occupied slot with its generation.
     pub(crate) fn ids(&self) -> Vec<(u32, u32)> {
-        self.entries
+        self.chunks
             .iter()
+            .flatten()
             .enumerate()
             .filter(|(_, e)| e.val.is_some())
             .map(|(i, e)| (i as u32, e.gen))
@@ -128,6 +155,20 @@ mod tests {
         for (g, ok) in cases {
             assert_eq!(s.get_mut_masked(a, g).is_some(), ok, "gen {g}");
         }
+    }
+
+    #[test]
+    fn grows_by_chunks_across_boundaries() {
+        let mut s = Slab::new();
+        let n = CHUNK * 2 + 3;
+        let ids: Vec<_> = (0..n).map(|i| s.insert(i)).collect();
+        assert_eq!(s.chunks.len(), 3);
+        assert!(s.chunks.iter().all(|c| c.capacity() == CHUNK));
+        for (i, &(slot, gen)) in ids.iter().enumerate() {
+            assert_eq!(slot as usize, i);
+            assert_eq!(s.get_mut(slot, gen).copied(), Some(i));
+        }
+        assert_eq!(s.ids().len(), n);
     }
 
     #[test]

@@ -248,9 +248,11 @@ impl<H: Handler> Worker<H> {
                     _ => {
                         c.core.flags.clear(Flags::RECV_ARMED);
                         if !stopping {
+                            // The peer may only have half-closed: what we
+                            // queued (say, the close echo) is still flushed
+                            // before the connection is released.
                             c.handle_eof(&*self.handler, &mut self.ctx);
                         }
-                        c.core.flags.set(Flags::DEAD);
                     }
                 }
                 self.settle(token);
@@ -317,19 +319,37 @@ impl<H: Handler> Worker<H> {
         }
         let f = c.core.flags;
         if f.has(Flags::DEAD) {
+            // Abandon output: drop what is queued; a send stuck in flight
+            // (peer not reading) is ended by shutting the socket down.
+            if c.core.in_flight() {
+                if !f.has(Flags::ABORTED) {
+                    c.core.flags.set(Flags::ABORTED);
+                    sys::shutdown(c.core.fd);
+                }
+            } else if c.core.buffered_amount() > 0 {
+                if let Some(o) = &mut c.core.out {
+                    o.queue.clear();
+                }
+                c.core.release_out(&mut self.ctx);
+            }
             if f.has(Flags::RECV_ARMED) && !f.has(Flags::RECV_STOPPING) {
                 c.core.flags.set(Flags::RECV_STOPPING);
                 self.reactor.stop_recv(token, c.core.fd);
             }
-            let c = self.slab.get_mut(token.slot, gen).expect("present");
-            if !c.core.flags.has(Flags::RECV_ARMED) && !c.core.in_flight() {
-                let c = self.slab.remove(token.slot, gen).expect("present");
-                sys::close(c.core.fd);
-                if c.core.flags.has(Flags::SUBSCRIBED) {
-                    self.ctx.topics.remove_all((token.slot, gen));
-                }
-                // If `on_close` was never delivered (forced close), deliver it.
-                drop(c);
+        }
+        // Release once nothing is in flight and nothing is left to do: the
+        // receive has ended, no send is in flight, and either our last
+        // bytes and FIN are out or the connection was abandoned.
+        let c = self.slab.get_mut(token.slot, gen).expect("present");
+        let f = c.core.flags;
+        if !f.has(Flags::RECV_ARMED)
+            && !c.core.in_flight()
+            && (f.has(Flags::DEAD) || (f.has(Flags::FIN_DONE) && c.core.buffered_amount() == 0))
+        {
+            let c = self.slab.remove(token.slot, gen).expect("present");
+            sys::close(c.core.fd);
+            if c.core.flags.has(Flags::SUBSCRIBED) {
+                self.ctx.topics.remove_all((token.slot, gen));
             }
         }
     }
@@ -391,8 +411,7 @@ impl<H: Handler> Worker<H> {
             if let Some(c) = self.slab.get_mut(slot, gen) {
                 if !c.core.flags.has(Flags::DEAD) {
                     c.handle_eof(&*self.handler, &mut self.ctx);
-                    // Ends an in-flight send (EPIPE) so the slot can go.
-                    sys::shutdown(c.core.fd);
+                    c.core.flags.set(Flags::DEAD);
                 }
             }
             self.settle(Token { slot, gen });
@@ -434,7 +453,7 @@ impl<H: Handler> Worker<H> {
                 continue;
             };
             c.core.flags.clear(Flags::DIRTY);
-            if c.core.flags.has(Flags::DEAD) && !c.core.flags.has(Flags::FIN_AFTER_FLUSH) {
+            if c.core.flags.has(Flags::DEAD) {
                 self.settle(token);
                 continue;
             }
