@@ -24,7 +24,7 @@ pub use reactor::Backend;
 pub use ringws_codec::{CloseCode, Request};
 pub use server::{
     Accept, Builder, Conn, ConnId, Handler, Message, Reject, SendStatus, Server, ServerHandle,
-    Stats, WorkerCtx,
+    Stats,
 };
 
 /// Internals exposed for tests and benchmarks; not a stable API.

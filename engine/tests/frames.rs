@@ -60,6 +60,11 @@ both_backends!(invalid_utf8_is_1007, |backend| {
     let mut c = Client::connect(h.local_addr());
     c.send_frame(false, OpCode::Text, &[b'o', b'k', 0xc0, 0xaf]);
     expect_close(&mut c, 1007);
+    // Valid first fragment, invalid continuation (fails before FIN).
+    let mut c = Client::connect(h.local_addr());
+    c.send_frame(false, OpCode::Text, "fine ".as_bytes());
+    c.send_frame(false, OpCode::Continuation, &[0xed, 0xa0, 0x80]);
+    expect_close(&mut c, 1007);
     h.shutdown(Duration::from_secs(1));
 });
 

@@ -77,7 +77,7 @@ pub(crate) struct LocalStats {
 
 /// The worker state a handler's [`Conn`] may reach besides its own
 /// connection: the flush list, limits, clock, timers, counters.
-pub struct WorkerCtx {
+pub(crate) struct WorkerCtx {
     pub(crate) worker: u16,
     pub(crate) dirty: Vec<Token>,
     pub(crate) limits: Limits,
