@@ -13,3 +13,6 @@ mod state;
 pub(crate) use recv::RxConfig;
 pub(crate) use send::Outgoing;
 pub(crate) use state::{ConnCore, Connection, Flags};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+//! The state machine driven by hand: bytes in, bytes and flags out, time
+//! as an argument. No sockets, no ring.
+
+use std::sync::{Arc, Mutex};
+
+use ringws_codec::{
+    ClientHandshake, ClientStatus, CloseCode, Event, HandshakeConfig, OpCode, Receiver,
+    ReceiverConfig, Request,
+};
+
+use super::*;
+use crate::reactor::{Backend, Token};
+use crate::server::{
+    Accept, Conn, Handler, Limits, LocalStats, Message, Reject, Shared, WorkerCtx,
+};
+use crate::shard::{Timers, Topics};
+
+#[derive(Default)]
+struct Log(Mutex<Vec<String>>);
+
+impl Handler for Arc<Log> {
+    type State = ();
+    fn on_upgrade(&self, r: &Request) -> Result<Accept<()>, Reject> {
+        if r.path() == "/no" {
+            return Err(Reject::new(404, "nope"));
+        }
+        Ok(Accept::new(()))
+    }
+    fn on_open(&self, _: &mut Conn<'_>, _: &mut ()) {
+        self.0.lock().unwrap().push("open".into());
+    }
+    fn on_message(&self, conn: &mut Conn<'_>, _: &mut (), m: Message<'_>) {
+        self.0.lock().unwrap().push(format!("{m:?}"));
+        if let Message::Text(t) = m {
+            conn.send_text(t);
+        }
+    }
+    fn on_close(&self, _: (), code: CloseCode, reason: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("close {} {reason}", code.0));
+    }
+}
+
+fn ctx() -> WorkerCtx {
+    WorkerCtx {
+        worker: 0,
+        dirty: Vec::new(),
+        limits: Limits {
+            send_buffer_limit: 1 << 20,
+            handshake_timeout_ms: 1000,
+            idle_timeout_ms: 500,
+            close_timeout_ms: 200,
+        },
+        rx: RxConfig {
+            max_message_size: 1000,
+            max_frame_size: 1000,
+        },
+        now_ms: 0,
+        timers: Timers::default(),
+        stats: LocalStats::default(),
+        scratch: Vec::new(),
+        out_pool: Vec::new(),
+        topics: Topics::default(),
+        publishes: Vec::new(),
+        broadcasts: Vec::new(),
+        shared: Arc::new(Shared::new(1, Backend::Epoll, "127.0.0.1:1".parse().unwrap()).unwrap()),
+    }
+}
+
+/// Everything the connection queued, as the client would read it, and
+/// "sent" (as if the kernel took it all).
+fn take_output(c: &mut Connection<()>, ctx: &mut WorkerCtx) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(o) = &mut c.core.out {
+        if !o.queue.prepare(&mut o.op) {
+            break;
+        }
+        for i in 0..o.op.hdr.msg_iovlen {
+            let iov = o.op.iov[i];
+            // SAFETY: prepare() pointed the iovecs at locked, live segments.
+            out.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(iov.iov_base as *const u8, iov.iov_len)
+            });
+        }
+        let n = out.len();
+        c.handle_sent(Ok(n), ctx);
+    }
+    out
+}
+
+fn client_events(rx: &mut Receiver, bytes: &mut [u8]) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut feed = rx.feed(bytes);
+    while let Some(e) = feed.next_event() {
+        v.push(match e.unwrap() {
+            Event::Close(c) => format!("Close({:?})", c.map(|(c, r)| (c.0, r.to_string()))),
+            e => format!("{e:?}"),
+        });
+    }
+    v
+}
+
+fn frame(op: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    ringws_codec::write_frame(&mut v, fin, op, payload, Some([1, 2, 3, 4]));
+    v
+}
+
+/// A connection past its handshake, plus the client's receiver.
+fn open(h: &Arc<Log>, ctx: &mut WorkerCtx) -> (Connection<()>, Receiver) {
+    let mut c = Connection::new(
+        -1,
+        Token { slot: 0, gen: 0 },
+        HandshakeConfig::default(),
+        ctx,
+    );
+    let mut hs = ClientHandshake::new("x", "/");
+    let mut req = Vec::new();
+    hs.write_request(&mut req);
+    // In three pieces: the state machine buffers nothing itself.
+    for piece in req.chunks(req.len() / 3 + 1) {
+        c.handle_data(&mut piece.to_vec(), h, ctx);
+    }
+    let out = take_output(&mut c, ctx);
+    match hs.feed(&out).unwrap() {
+        ClientStatus::Complete { consumed, .. } => assert_eq!(consumed, out.len()),
+        ClientStatus::Partial => panic!("incomplete 101"),
+    }
+    assert!(c.is_open());
+    (c, Receiver::new(ReceiverConfig::client()))
+}
+
+#[test]
+fn echo_ping_and_peer_close() {
+    let h = Arc::new(Log::default());
+    let mut ctx = ctx();
+    let (mut c, mut rx) = open(&h, &mut ctx);
+    let mut input = frame(OpCode::Text, true, b"hi");
+    input.extend(frame(OpCode::Ping, true, b"p"));
+    c.handle_data(&mut input, &h, &mut ctx);
+    let mut out = take_output(&mut c, &mut ctx);
+    assert_eq!(
+        client_events(&mut rx, &mut out),
+        ["Text(\"hi\")", "Pong([112])"]
+    );
+
+    let (p, n) = ringws_codec::close_payload(CloseCode(4000), "bye");
+    c.handle_data(&mut frame(OpCode::Close, true, &p[..n]), &h, &mut ctx);
+    let mut out = take_output(&mut c, &mut ctx);
+    assert_eq!(
+        client_events(&mut rx, &mut out),
+        ["Close(Some((4000, \"\")))"]
+    );
+    assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH));
+    assert_eq!(
+        *h.0.lock().unwrap(),
+        ["open", "Text(\"hi\")", "close 4000 bye"]
+    );
+}
+
+#[test]
+fn protocol_errors_send_their_close_code() {
+    let cases: [(&str, Vec<u8>, u16); 3] = [
+        ("bad utf-8", frame(OpCode::Text, true, &[0xff]), 1007),
+        ("too big", frame(OpCode::Binary, true, &[0; 1001]), 1009),
+        (
+            "unmasked",
+            {
+                let mut v = Vec::new();
+                ringws_codec::write_frame(&mut v, true, OpCode::Text, b"x", None);
+                v
+            },
+            1002,
+        ),
+    ];
+    for (name, mut input, code) in cases {
+        let h = Arc::new(Log::default());
+        let mut ctx = ctx();
+        let (mut c, mut rx) = open(&h, &mut ctx);
+        c.handle_data(&mut input, &h, &mut ctx);
+        let mut out = take_output(&mut c, &mut ctx);
+        let ev = client_events(&mut rx, &mut out);
+        assert!(
+            ev[0].starts_with(&format!("Close(Some(({code},")),
+            "{name}: {ev:?}"
+        );
+        assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH), "{name}");
+        let last = h.0.lock().unwrap().last().unwrap().clone();
+        assert!(
+            last.starts_with(&format!("close {code} ")),
+            "{name}: {last}"
+        );
+    }
+}
+
+#[test]
+fn timeouts_by_phase() {
+    let h = Arc::new(Log::default());
+    // Handshake never finishes → dead at the deadline, no on_close.
+    let mut ctx = ctx();
+    let mut c: Connection<()> =
+        Connection::new(-1, Token::default(), HandshakeConfig::default(), &mut ctx);
+    c.handle_data(&mut b"GET / HTTP/1.1\r\n".to_vec(), &h, &mut ctx);
+    assert_eq!(c.core.deadline_ms, 1000);
+    ctx.now_ms = 1000;
+    c.handle_timeout(&h, &mut ctx);
+    assert!(c.core.flags.has(Flags::DEAD));
+    assert!(h.0.lock().unwrap().is_empty());
+
+    // Open and idle: a spurious early call is a no-op, then ping, then 1001.
+    let mut ctx = self::ctx();
+    let (mut c, mut rx) = open(&h, &mut ctx);
+    ctx.now_ms = 100;
+    c.handle_timeout(&h, &mut ctx);
+    assert_eq!(c.core.buffered_amount(), 0);
+    assert_eq!(c.core.deadline_ms, 500);
+    ctx.now_ms = 500;
+    c.handle_timeout(&h, &mut ctx);
+    let mut out = take_output(&mut c, &mut ctx);
+    assert_eq!(client_events(&mut rx, &mut out), ["Ping([])"]);
+    ctx.now_ms = 1000;
+    c.handle_timeout(&h, &mut ctx);
+    let mut out = take_output(&mut c, &mut ctx);
+    assert_eq!(
+        client_events(&mut rx, &mut out),
+        ["Close(Some((1001, \"idle timeout\")))"]
+    );
+    // No close comes back within the close timeout → 1006, dead.
+    ctx.now_ms = 1200;
+    c.handle_timeout(&h, &mut ctx);
+    assert!(c.core.flags.has(Flags::DEAD));
+    assert_eq!(h.0.lock().unwrap().last().unwrap(), "close 1006 ");
+}
+
+#[test]
+fn application_refusal_is_an_http_response() {
+    let h = Arc::new(Log::default());
+    let mut ctx = ctx();
+    let mut c: Connection<()> =
+        Connection::new(-1, Token::default(), HandshakeConfig::default(), &mut ctx);
+    let mut req = Vec::new();
+    ClientHandshake::new("x", "/no").write_request(&mut req);
+    c.handle_data(&mut req, &h, &mut ctx);
+    let out = take_output(&mut c, &mut ctx);
+    assert!(
+        out.starts_with(b"HTTP/1.1 404"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(!c.is_open());
+    assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH));
+}
