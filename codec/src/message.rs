@@ -109,6 +109,34 @@ pub enum Event<'a> {
 /// [`Feed`] until `next_event` returns `None`. After [`Event::Close`] or an
 /// error the receiver is finished: later feeds yield nothing, and
 /// [`Receiver::error`] keeps the error.
+///
+/// # Example
+///
+/// ```
+/// use ringws_codec::{write_close, write_frame, Event, OpCode, Receiver, ReceiverConfig};
+///
+/// let mut rx = Receiver::new(ReceiverConfig::server());
+/// // What a client might send: a masked "Hello" (RFC 6455 §5.7) and a ping,
+/// // arriving in two buffers cut inside the ping's header.
+/// let mut wire = b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58".to_vec();
+/// write_frame(&mut wire, true, OpCode::Ping, b"are you there", Some([1, 2, 3, 4]));
+/// let (a, b) = wire.split_at(12);
+/// let mut to_send = Vec::new();
+/// for piece in [a, b] {
+///     let mut buf = piece.to_vec(); // in the engine: a ring buffer
+///     let mut feed = rx.feed(&mut buf);
+///     while let Some(ev) = feed.next_event() {
+///         match ev {
+///             Ok(Event::Text(s)) => assert_eq!(s, "Hello"), // borrowed from `buf`
+///             Ok(Event::Ping(p)) => write_frame(&mut to_send, true, OpCode::Pong, p, None),
+///             Ok(_) => {}
+///             Err(e) => write_close(&mut to_send, None, e.close_code(), e.reason()),
+///         }
+///     }
+/// }
+/// assert_eq!(&to_send[2..], b"are you there");
+/// assert!(rx.is_idle());
+/// ```
 #[derive(Debug)]
 pub struct Receiver {
     decoder: FrameDecoder,
