@@ -100,7 +100,11 @@ fn fastwebsockets_known_verdicts() {
     assert_eq!(v["7.3.6"], Verdict::NonStrict, "{}", show(&r));
     // Like tungstenite, it fails the connection by dropping TCP: no close frame.
     let c = r.results.iter().find(|c| c.id == "6.3.1").unwrap();
-    assert_eq!((c.close_code, c.closed_by.as_str()), (None, "server"), "{c:?}");
+    assert_eq!(
+        (c.close_code, c.closed_by.as_str()),
+        (None, "server"),
+        "{c:?}"
+    );
 }
 
 /// The server under test (a peer by default, ringws in CI): chapters 1–7, 9

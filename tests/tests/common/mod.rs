@@ -4,19 +4,18 @@
 //! tests at ringws (each backend) while they run against a reference peer
 //! by default:
 //!
-//! * `RINGWS_TEST_SERVER=/path/to/binary`: spawned as
-//!   `binary --port P $RINGWS_TEST_SERVER_ARGS`; it must print a line
-//!   containing `listening on` to stdout once it accepts connections (the
-//!   `ringws` and `peer-*` binaries do). It is killed when the test ends.
+//! * `RINGWS_TEST_SERVER=/path/to/binary`: spawned with
+//!   `$RINGWS_TEST_SERVER_ARGS`, where `{port}` is replaced by a free port
+//!   (default arguments: `--port {port}`, as the `peer-*` binaries take; for
+//!   ringws: `--bind 127.0.0.1:{port} --backend epoll`). It is ready once the
+//!   port accepts connections, and is killed when the test ends.
 //! * unset: `ringws-peers`' tokio-tungstenite echo server runs in-process on
 //!   an ephemeral port (`RINGWS_TEST_PEER=fastwebsockets` picks the other one).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A running server; stops (kills the child) on drop. In-process peers live
 /// until the test process exits.
@@ -75,7 +74,11 @@ pub fn start_peer(peer: Peer) -> Server {
 /// Starts the server under test (see the module doc).
 pub fn start_server() -> Server {
     match std::env::var("RINGWS_TEST_SERVER") {
-        Ok(bin) if !bin.is_empty() => spawn_binary(&bin),
+        Ok(bin) if !bin.is_empty() => {
+            let args =
+                std::env::var("RINGWS_TEST_SERVER_ARGS").unwrap_or_else(|_| "--port {port}".into());
+            spawn_binary(&resolve(&bin), &args)
+        }
         _ => match std::env::var("RINGWS_TEST_PEER").as_deref() {
             Ok("fastwebsockets") => start_peer(Peer::FastWebSockets),
             _ => start_peer(Peer::Tungstenite),
@@ -91,43 +94,158 @@ fn free_port() -> u16 {
         .expect("pick a free port")
 }
 
-fn spawn_binary(bin: &str) -> Server {
+/// A relative path is taken from the workspace root (tests run in `tests/`).
+fn resolve(bin: &str) -> String {
+    let p = std::path::Path::new(bin);
+    if p.is_absolute() || !bin.contains('/') {
+        return bin.to_string();
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    root.join(p).to_string_lossy().into_owned()
+}
+
+/// The `ringws` binary: `$RINGWS_BIN`, else built (or found up to date) by
+/// cargo in the target directory these tests were built in.
+pub fn ringws_binary() -> String {
+    if let Ok(bin) = std::env::var("RINGWS_BIN") {
+        return resolve(&bin);
+    }
+    // The test executable lives in <target>/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target layout");
+    let target = profile_dir.parent().expect("target dir");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-q", "-p", "ringws", "--bin", "ringws"])
+        .env("CARGO_TARGET_DIR", target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile == "release" {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo build --bin ringws");
+    assert!(status.success(), "cargo build --bin ringws failed");
+    profile_dir.join("ringws").to_string_lossy().into_owned()
+}
+
+/// Starts ringws with this backend (`auto`, `uring`, `epoll`) on a free port.
+pub fn start_ringws(backend: &str) -> Server {
+    let bin = ringws_binary();
+    spawn_binary(
+        &bin,
+        &format!("--bind 127.0.0.1:{{port}} --backend {backend} --workers 1"),
+    )
+}
+
+fn spawn_binary(bin: &str, args: &str) -> Server {
     let port = free_port();
-    let extra = std::env::var("RINGWS_TEST_SERVER_ARGS").unwrap_or_default();
+    let args: Vec<String> = args
+        .split_whitespace()
+        .map(|a| a.replace("{port}", &port.to_string()))
+        .collect();
     let mut child = Command::new(bin)
-        .arg("--port")
-        .arg(port.to_string())
-        .args(extra.split_whitespace())
-        .stdout(Stdio::piped())
+        .args(&args)
+        .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("start {bin}: {e}"));
-    let stdout = child.stdout.take().expect("child stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut ready = Some(tx);
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("listening on") {
-                if let Some(tx) = ready.take() {
-                    let _ = tx.send(line.clone());
-                }
-            }
-            // Keep draining so the server never blocks on a full pipe.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
         }
-    });
-    match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(line) => eprintln!("server up: {line}"),
-        Err(_) => {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{bin} {args:?} exited before listening: {status}");
+        }
+        if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("{bin} did not print `listening on` within 20 s");
+            panic!("{bin} {args:?} did not listen on port {port} within 20 s");
         }
+        std::thread::sleep(Duration::from_millis(20));
     }
     Server {
         url: format!("ws://127.0.0.1:{port}/"),
         port,
-        name: format!("{bin} {extra}").trim().to_string(),
+        name: format!(
+            "{} {}",
+            bin.rsplit('/').next().unwrap_or(bin),
+            args.join(" ")
+        ),
         child: Some(child),
     }
+}
+
+/// Runs a client program with a deadline; returns (success, stdout, stderr).
+/// A client still running at the deadline is killed and reported as failed.
+pub fn run_client(cmd: &mut Command, timeout: Duration) -> (bool, String, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
+    let deadline = Instant::now() + timeout;
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let ok = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status.success(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break false;
+            }
+        }
+    };
+    (
+        ok,
+        out_t.join().unwrap_or_default(),
+        err_t.join().unwrap_or_default(),
+    )
+}
+
+/// Checks a client's JSON summary: prints every check, asserts `ok`.
+pub fn assert_client_ok(who: &str, server: &Server, ok: bool, stdout: &str, stderr: &str) {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'));
+    let report: Option<serde_json::Value> = line.and_then(|l| serde_json::from_str(l).ok());
+    let Some(report) = report else {
+        panic!("{who} against {}: no JSON summary (exit ok={ok})\nstdout:\n{stdout}\nstderr:\n{stderr}", server.name);
+    };
+    if let Some(results) = report["results"].as_object() {
+        for (name, r) in results {
+            eprintln!(
+                "{who} vs {}: {name}: ok={} {}",
+                server.name,
+                r["ok"],
+                r["detail"].as_str().unwrap_or("")
+            );
+        }
+    }
+    assert!(
+        ok && report["ok"] == serde_json::Value::Bool(true),
+        "{who} against {} failed: {}\nstderr:\n{stderr}",
+        server.name,
+        report["failures"]
+    );
 }
 
 /// Looks for a program on PATH.

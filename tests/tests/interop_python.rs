@@ -1,0 +1,32 @@
+//! Interop with the Python `websockets` asyncio client
+//! (`tests/interop/python_client.py`): text/binary echo, fragmented sends,
+//! ping/pong, a subprotocol request, clean close.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{assert_client_ok, interop_dir, run_client, skip, start_server, which};
+
+#[test]
+fn python_websockets_client() {
+    let Some(python) = which("python3") else {
+        return skip("python3 is not installed");
+    };
+    let has_module = Command::new(&python)
+        .args(["-c", "import websockets.asyncio.client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_module {
+        return skip("the Python websockets package (>= 13) is not installed");
+    }
+    let server = start_server();
+    let (ok, out, err) = run_client(
+        Command::new(&python)
+            .arg(interop_dir().join("python_client.py"))
+            .arg(&server.url),
+        Duration::from_secs(60),
+    );
+    assert_client_ok("python-websockets", &server, ok, &out, &err);
+}
