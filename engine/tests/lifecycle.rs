@@ -273,3 +273,91 @@ both_backends!(subscribe_and_publish, |backend| {
     }
     h.shutdown(Duration::from_secs(1));
 });
+
+both_backends!(every_kind_of_ending_releases_the_connection, |backend| {
+    let h = start(backend, Echo::new(), |b| {
+        b.workers(2)
+            .close_timeout(Duration::from_millis(300))
+            .handshake_timeout(Duration::from_millis(300))
+    });
+    let addr = h.local_addr();
+    for round in 0..5 {
+        let mut keep = Vec::new();
+        for i in 0..20 {
+            let mut c = Client::connect(addr);
+            match i % 5 {
+                // Vanish without a close frame (FIN).
+                0 => drop(c),
+                // Vanish mid-frame.
+                1 => {
+                    let mut hdr = [0u8; 14];
+                    let n =
+                        ringws_codec::encode_header(&mut hdr, true, OpCode::Binary, 5000, mask());
+                    std::io::Write::write_all(&mut c.s, &hdr[..n]).unwrap();
+                    std::io::Write::write_all(&mut c.s, &[0u8; 100]).unwrap();
+                    drop(c);
+                }
+                // Reset (SO_LINGER 0) while the server has output queued.
+                2 => {
+                    c.send_binary(&vec![1u8; 200_000]);
+                    let l = libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
+                    use std::os::fd::AsRawFd;
+                    // SAFETY: valid socket and linger struct.
+                    unsafe {
+                        libc::setsockopt(
+                            c.s.as_raw_fd(),
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            &l as *const _ as *const libc::c_void,
+                            std::mem::size_of::<libc::linger>() as u32,
+                        );
+                    }
+                    drop(c);
+                }
+                // Protocol error, then never read nor close (server must not
+                // wait forever).
+                3 => {
+                    c.send_frame(true, OpCode::Text, &[0xff]);
+                    keep.push(c);
+                }
+                // Proper close handshake.
+                _ => {
+                    c.send_frame(true, OpCode::Close, &[0x03, 0xe8]);
+                    assert!(c.wait_eof());
+                }
+            }
+        }
+        // Half a handshake, then silence.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        std::io::Write::write_all(&mut s, b"GET / HTTP/1.1\r\n").unwrap();
+        keep.push_raw(s);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while h.stats().connections > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            h.stats().connections,
+            0,
+            "round {round}: connections not released"
+        );
+    }
+    h.shutdown(Duration::from_secs(1));
+});
+
+trait KeepRaw {
+    fn push_raw(&mut self, s: std::net::TcpStream);
+}
+
+impl KeepRaw for Vec<Client> {
+    fn push_raw(&mut self, s: std::net::TcpStream) {
+        // Keep the socket open (leaked into a thread-local until the test ends).
+        RAW.with(|r| r.borrow_mut().push(s));
+    }
+}
+
+thread_local! {
+    static RAW: std::cell::RefCell<Vec<std::net::TcpStream>> = const { std::cell::RefCell::new(Vec::new()) };
+}

@@ -154,9 +154,12 @@ impl SendQueue {
         self.locked = 0;
     }
 
-    /// Drop everything not yet sent (teardown).
+    /// Drop everything not yet sent (teardown). The queue may go back to
+    /// the worker's pool, so nothing of this connection may survive in it.
     pub(crate) fn clear(&mut self) {
         debug_assert_eq!(self.locked, 0);
+        self.segs.clear();
+        self.tail.clear();
         self.len = 0;
         self.release();
     }
@@ -216,6 +219,24 @@ mod tests {
         q.complete(rest.len());
         assert_eq!(q.len(), 0);
         assert!(!q.prepare(&mut op));
+    }
+
+    #[test]
+    fn cleared_queue_keeps_nothing_for_its_next_user() {
+        // Regression: a cleared queue returned to the pool still held the
+        // dead connection's bytes, which the next connection then sent.
+        let mut q = SendQueue::default();
+        let mut op = new_op();
+        q.push_copy(&[b"old connection's bytes"]);
+        assert!(q.prepare(&mut op));
+        q.complete(4);
+        q.push_copy(&[b"more"]);
+        q.clear();
+        assert_eq!(q.len(), 0);
+        assert!(!q.prepare(&mut op), "nothing may be left to send");
+        q.push_copy(&[b"new"]);
+        assert!(q.prepare(&mut op));
+        assert_eq!(collect(&op), b"new");
     }
 
     #[test]

@@ -41,8 +41,9 @@ pub(crate) struct EpollReactor {
     wake_fd: RawFd,
     /// Completions produced outside `turn` (sends done at once).
     ready: Vec<Completion>,
-    /// Connections that may still have unread data (read budget ran out).
-    again: Vec<Token>,
+    /// Connections that may still have unread data (read budget ran out),
+    /// and whether they must be read until `EAGAIN` or EOF.
+    again: Vec<(Token, bool)>,
     tick: std::time::Duration,
     next_tick: Instant,
 }
@@ -97,7 +98,7 @@ impl EpollReactor {
         match &mut self.slots[idx] {
             // Already registered: a re-arm after `Rearm` means "read again".
             Some(s) if s.token.same(token) => {
-                self.again.push(token);
+                self.again.push((token, true));
                 Ok(())
             }
             slot => {
@@ -184,8 +185,11 @@ impl EpollReactor {
         }
     }
 
-    /// Read up to the budget from one connection.
-    fn read_conn(&mut self, token: Token, out: &mut Vec<Completion>) {
+    /// Read up to the budget from one connection. With `drain`, a short read
+    /// does not end the loop: the peer's FIN (`EPOLLRDHUP`) may have arrived
+    /// with the data, and edge-triggered epoll will not report it again, so
+    /// reading continues until `EAGAIN` or EOF.
+    fn read_conn(&mut self, token: Token, drain: bool, out: &mut Vec<Completion>) {
         let Some(Some(slot)) = self.slots.get(token.slot as usize).copied() else {
             return;
         };
@@ -215,7 +219,7 @@ impl EpollReactor {
                             id,
                         },
                     });
-                    if !full {
+                    if !full && !drain {
                         // A short read drained the socket; the next arrival
                         // raises a new edge.
                         return;
@@ -237,7 +241,7 @@ impl EpollReactor {
                 }
             }
         }
-        self.again.push(token);
+        self.again.push((token, drain));
     }
 
     /// The receive ended by itself: deregister, fail a parked send.
@@ -303,8 +307,8 @@ impl EpollReactor {
         };
         out.append(&mut self.ready);
         let again = std::mem::take(&mut self.again);
-        for token in again {
-            self.read_conn(token, out);
+        for (token, drain) in again {
+            self.read_conn(token, drain, out);
         }
         for i in 0..n {
             let ev = self.events[i];
@@ -335,7 +339,8 @@ impl EpollReactor {
                     let input =
                         (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
                     if bits & input != 0 {
-                        self.read_conn(token, out);
+                        let hup = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+                        self.read_conn(token, bits & hup != 0, out);
                     }
                 }
                 OpKind::Wake => {
