@@ -7,10 +7,19 @@
 //!
 //! ```text
 //!   socket bytes ──► handshake::ServerHandshake ──► 101 / HTTP error bytes
-//!                 └► frame::FrameDecoder (unmask in place, limits) ──► message::MessageAssembler
-//!                                                                     (streaming UTF-8) ──► Text/Binary/Ping/Pong/Close
-//!   application ──► frame::encoder (header bytes + borrowed payload) ──► socket
+//!                 └► Receiver::feed(&mut buf) ─ FrameDecoder (checks, limits, unmask in place)
+//!                      └ assembly + streaming UTF-8 ──► Event::{Text, Binary, Ping, Pong, Close}
+//!                                                       (borrowed from `buf`, or from the assembly
+//!                                                        buffer for fragmented/straddling messages)
+//!   application ──► encode_header / HeaderBytes (+ borrowed payload, one vectored write) ──► socket
+//!                   write_frame / write_close / server_frame (whole frames)
 //! ```
+//!
+//! Frame-layer entry points: [`Receiver`] (what an engine uses per
+//! connection: 64 bytes, no heap while idle), the lower-level
+//! [`FrameDecoder`], the encoder functions, [`apply_mask`] (SIMD, picked once
+//! at run time) and [`Utf8Validator`]. Every peer fault is a
+//! [`ProtocolError`] that knows its close code and reason.
 //!
 //! `unsafe` is denied everywhere except in `mask/`, where the SIMD kernels live.
 #![deny(unsafe_code)]
