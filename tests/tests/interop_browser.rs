@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{assert_client_ok, interop_dir, run_client, skip, start_server, which};
+use common::{assert_client_ok, interop_dir, run_client, servers_under_test, skip, which};
 
 #[test]
 fn headless_chromium() {
@@ -25,13 +25,15 @@ fn headless_chromium() {
     {
         return skip("tests/interop/node_modules/playwright-core is missing (npm ci)");
     }
-    let server = start_server();
-    let (ok, out, err) = run_client(
-        Command::new(node)
-            .arg(interop_dir().join("browser.mjs"))
-            .arg(&server.url)
-            .env("CHROMIUM", &chromium),
-        Duration::from_secs(120),
-    );
-    assert_client_ok("chromium", &server, ok, &out, &err);
+    for spec in servers_under_test() {
+        let server = spec.start();
+        let (ok, out, err) = run_client(
+            Command::new(&node)
+                .arg(interop_dir().join("browser.mjs"))
+                .arg(&server.url)
+                .env("CHROMIUM", &chromium),
+            Duration::from_secs(120),
+        );
+        assert_client_ok("chromium", &server, ok, &out, &err);
+    }
 }

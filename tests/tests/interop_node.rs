@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{assert_client_ok, interop_dir, run_client, skip, start_server, which};
+use common::{assert_client_ok, interop_dir, run_client, servers_under_test, skip, which};
 
 #[test]
 fn node_ws_client_and_1000_concurrent() {
@@ -17,13 +17,15 @@ fn node_ws_client_and_1000_concurrent() {
     if !interop_dir().join("node_modules/ws/package.json").is_file() {
         return skip("tests/interop/node_modules/ws is missing (npm ci)");
     }
-    let server = start_server();
-    let (ok, out, err) = run_client(
-        Command::new(node)
-            .arg(interop_dir().join("ws_client.mjs"))
-            .arg(&server.url)
-            .arg("1000"),
-        Duration::from_secs(120),
-    );
-    assert_client_ok("node-ws", &server, ok, &out, &err);
+    for spec in servers_under_test() {
+        let server = spec.start();
+        let (ok, out, err) = run_client(
+            Command::new(&node)
+                .arg(interop_dir().join("ws_client.mjs"))
+                .arg(&server.url)
+                .arg("1000"),
+            Duration::from_secs(120),
+        );
+        assert_client_ok("node-ws", &server, ok, &out, &err);
+    }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{assert_client_ok, interop_dir, run_client, skip, start_server, which};
+use common::{assert_client_ok, interop_dir, run_client, servers_under_test, skip, which};
 
 #[test]
 fn python_websockets_client() {
@@ -21,12 +21,14 @@ fn python_websockets_client() {
     if !has_module {
         return skip("the Python websockets package (>= 13) is not installed");
     }
-    let server = start_server();
-    let (ok, out, err) = run_client(
-        Command::new(&python)
-            .arg(interop_dir().join("python_client.py"))
-            .arg(&server.url),
-        Duration::from_secs(60),
-    );
-    assert_client_ok("python-websockets", &server, ok, &out, &err);
+    for spec in servers_under_test() {
+        let server = spec.start();
+        let (ok, out, err) = run_client(
+            Command::new(&python)
+                .arg(interop_dir().join("python_client.py"))
+                .arg(&server.url),
+            Duration::from_secs(60),
+        );
+        assert_client_ok("python-websockets", &server, ok, &out, &err);
+    }
 }

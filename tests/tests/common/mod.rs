@@ -1,16 +1,20 @@
-//! Shared by the integration tests: start the server under test, stop it after.
+//! Shared by the integration tests: start the servers under test, stop them after.
 //!
-//! The server is chosen by environment variables, so CI can point the same
-//! tests at ringws (each backend) while they run against a reference peer
-//! by default:
+//! By default the servers under test are ringws on each backend (`epoll`,
+//! and `uring` unless the kernel disables io_uring), started from the
+//! `ringws` binary (`$RINGWS_BIN`, else built by cargo in this target dir).
+//! Environment variables point the same tests elsewhere:
 //!
-//! * `RINGWS_TEST_SERVER=/path/to/binary`: spawned with
+//! * `RINGWS_TEST_SERVER=/path/to/binary`: only this server, spawned with
 //!   `$RINGWS_TEST_SERVER_ARGS`, where `{port}` is replaced by a free port
 //!   (default arguments: `--port {port}`, as the `peer-*` binaries take; for
-//!   ringws: `--bind 127.0.0.1:{port} --backend epoll`). It is ready once the
-//!   port accepts connections, and is killed when the test ends.
-//! * unset: `ringws-peers`' tokio-tungstenite echo server runs in-process on
-//!   an ephemeral port (`RINGWS_TEST_PEER=fastwebsockets` picks the other one).
+//!   ringws: `--bind 127.0.0.1:{port} --backend epoll`). Relative paths are
+//!   taken from the workspace root.
+//! * `RINGWS_TEST_SERVER=peer:tungstenite` or `peer:fastwebsockets`: a
+//!   reference peer, in-process on an ephemeral port.
+//!
+//! A spawned server is ready once its port accepts connections, and is
+//! killed when the test ends.
 #![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
@@ -71,19 +75,56 @@ pub fn start_peer(peer: Peer) -> Server {
     }
 }
 
-/// Starts the server under test (see the module doc).
-pub fn start_server() -> Server {
+/// What to start: see the module doc.
+#[derive(Debug, Clone)]
+pub enum Spec {
+    /// ringws with this backend.
+    Ringws(&'static str),
+    /// A binary with an argument template.
+    Binary(String, String),
+    /// An in-process peer.
+    Peer(Peer),
+}
+
+impl Spec {
+    /// Starts it.
+    pub fn start(&self) -> Server {
+        match self {
+            Spec::Ringws(backend) => start_ringws(backend),
+            Spec::Binary(bin, args) => spawn_binary(bin, args),
+            Spec::Peer(p) => start_peer(*p),
+        }
+    }
+}
+
+/// The servers under test (see the module doc), started one at a time by
+/// the caller so each is stopped before the next starts.
+pub fn servers_under_test() -> Vec<Spec> {
     match std::env::var("RINGWS_TEST_SERVER") {
+        Ok(s) if s == "peer:tungstenite" => vec![Spec::Peer(Peer::Tungstenite)],
+        Ok(s) if s == "peer:fastwebsockets" => vec![Spec::Peer(Peer::FastWebSockets)],
         Ok(bin) if !bin.is_empty() => {
             let args =
                 std::env::var("RINGWS_TEST_SERVER_ARGS").unwrap_or_else(|_| "--port {port}".into());
-            spawn_binary(&resolve(&bin), &args)
+            vec![Spec::Binary(resolve(&bin), args)]
         }
-        _ => match std::env::var("RINGWS_TEST_PEER").as_deref() {
-            Ok("fastwebsockets") => start_peer(Peer::FastWebSockets),
-            _ => start_peer(Peer::Tungstenite),
-        },
+        _ => {
+            let mut v = vec![Spec::Ringws("epoll")];
+            if io_uring_allowed() {
+                v.push(Spec::Ringws("uring"));
+            } else {
+                eprintln!("SKIPPED backend uring: kernel.io_uring_disabled forbids io_uring here");
+            }
+            v
+        }
     }
+}
+
+/// `kernel.io_uring_disabled` (Linux 6.6+): 0 allows io_uring for everyone.
+pub fn io_uring_allowed() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .map(|v| v.trim() == "0")
+        .unwrap_or(true)
 }
 
 fn free_port() -> u16 {
@@ -139,7 +180,7 @@ pub fn start_ringws(backend: &str) -> Server {
     let bin = ringws_binary();
     spawn_binary(
         &bin,
-        &format!("--bind 127.0.0.1:{{port}} --backend {backend} --workers 1"),
+        &format!("--bind 127.0.0.1:{{port}} --backend {backend}"),
     )
 }
 
