@@ -229,6 +229,7 @@ impl Receiver {
     /// unmasked in place in `buf`. Drain the returned [`Feed`] until
     /// `next_event` returns `None`: bytes not yet processed when it is
     /// dropped are lost.
+    #[must_use = "drain the Feed with `next_event` until it returns None"]
     pub fn feed<'r, 'b>(&'r mut self, buf: &'b mut [u8]) -> Feed<'r, 'b> {
         Feed {
             rx: self,
