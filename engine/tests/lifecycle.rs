@@ -361,3 +361,82 @@ impl KeepRaw for Vec<Client> {
 thread_local! {
     static RAW: std::cell::RefCell<Vec<std::net::TcpStream>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+both_backends!(churn_with_cross_thread_sends, |backend| {
+    let handler = Echo::new();
+    let h = start(backend, handler.clone(), |b| {
+        b.workers(2).close_timeout(Duration::from_millis(300))
+    });
+    let addr = h.local_addr();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A thread that keeps sending to every id it has heard of (many stale).
+    let spammer = {
+        let (h, handler, stop) = (h.clone(), handler.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut ids = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while let Some(r) = handler.next(Duration::from_millis(1)) {
+                    if let Report::Open(id) = r {
+                        ids.push(id);
+                    }
+                }
+                for id in &ids {
+                    h.send_to(*id, Message::Text("spam")).unwrap();
+                }
+                h.broadcast(Message::Binary(b"all"));
+            }
+        })
+    };
+    let workers: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for round in 0..40 {
+                    let mut c = Client::connect(addr);
+                    // Depth 16: pipelined, echoed in order (spam interleaves).
+                    for i in 0..16 {
+                        c.send_text(&format!("{t}/{round}/{i}"));
+                    }
+                    let mut next = 0;
+                    while next < 16 {
+                        match c.recv_data() {
+                            Some(Ev::Text(s)) if s == "spam" => {}
+                            Some(Ev::Binary(b)) if b == b"all" => {}
+                            Some(Ev::Text(s)) => {
+                                assert_eq!(s, format!("{t}/{round}/{next}"));
+                                next += 1;
+                            }
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
+                    if round % 2 == 0 {
+                        c.send_frame(true, OpCode::Close, &[0x03, 0xe8]);
+                        assert!(c.wait_eof());
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    spammer.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while h.stats().connections > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(h.stats().connections, 0);
+    // Both workers are alive and serving.
+    for _ in 0..4 {
+        let mut c = Client::connect(addr);
+        c.send_text("alive");
+        loop {
+            match c.recv_data() {
+                Some(Ev::Text(s)) if s == "alive" => break,
+                Some(_) => continue,
+                None => panic!("eof"),
+            }
+        }
+    }
+    h.shutdown(Duration::from_secs(1));
+});
