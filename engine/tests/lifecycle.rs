@@ -440,3 +440,92 @@ both_backends!(churn_with_cross_thread_sends, |backend| {
     }
     h.shutdown(Duration::from_secs(1));
 });
+
+both_backends!(accept_recovers_from_descriptor_exhaustion, |backend| {
+    use std::os::fd::FromRawFd;
+    let h = start(backend, Echo::new(), |b| b.idle_timeout(None));
+    let addr = h.local_addr();
+    let std::net::SocketAddr::V4(v4) = addr else {
+        panic!("ipv4 expected")
+    };
+    // Client sockets made while descriptors are plentiful.
+    let fds: Vec<i32> = (0..4)
+        .map(|_| {
+            // SAFETY: plain socket creation.
+            let fd =
+                unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+            assert!(fd >= 0);
+            fd
+        })
+        .collect();
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid rlimit pointers.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    let saved = lim;
+    // No descriptor left above the ones already open: accept fails (EMFILE).
+    let highest = *fds.iter().max().unwrap() as libc::rlim_t;
+    lim.rlim_cur = highest + 1;
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    // Fill any lower holes so the server's accept really has no number left.
+    let mut fillers = Vec::new();
+    loop {
+        // SAFETY: duplicating our own open socket.
+        let d = unsafe { libc::dup(fds[0]) };
+        if d < 0 {
+            break;
+        }
+        fillers.push(d);
+    }
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    for &fd in &fds {
+        // SAFETY: valid socket and address. The kernel completes the TCP
+        // handshake from the backlog; the server cannot accept yet.
+        let r = unsafe {
+            libc::connect(
+                fd,
+                &sin as *const _ as *const libc::sockaddr,
+                std::mem::size_of_val(&sin) as u32,
+            )
+        };
+        assert_eq!(r, 0);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        h.stats().connections,
+        0,
+        "accept should have failed with EMFILE"
+    );
+    // SAFETY: restore the limit, free the fillers.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &saved) }, 0);
+    for d in fillers {
+        // SAFETY: closing descriptors we duplicated.
+        unsafe { libc::close(d) };
+    }
+    // Accepting resumes by itself and every client gets its handshake.
+    let req = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    for fd in fds {
+        // SAFETY: we own `fd`.
+        let mut s = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        std::io::Write::write_all(&mut s, req).unwrap();
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 101"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+    h.shutdown(Duration::from_secs(1));
+});

@@ -38,6 +38,8 @@ pub(crate) struct EpollReactor {
     free: Vec<u16>,
     buf_size: usize,
     listener: Option<RawFd>,
+    /// The listener is deregistered after EMFILE-like errors until the tick.
+    accept_paused: bool,
     wake_fd: RawFd,
     /// Completions produced outside `turn` (sends done at once).
     ready: Vec<Completion>,
@@ -59,6 +61,7 @@ impl EpollReactor {
             free: Vec::new(),
             buf_size: cfg.buf_size as usize,
             listener: None,
+            accept_paused: false,
             wake_fd: -1,
             ready: Vec::new(),
             again: Vec::new(),
@@ -86,7 +89,9 @@ impl EpollReactor {
 
     pub(crate) fn stop_accept(&mut self) {
         if let Some(l) = self.listener.take() {
-            let _ = self.ctl(libc::EPOLL_CTL_DEL, l, 0, 0);
+            if !self.accept_paused {
+                let _ = self.ctl(libc::EPOLL_CTL_DEL, l, 0, 0);
+            }
         }
     }
 
@@ -354,6 +359,13 @@ impl EpollReactor {
         let now = Instant::now();
         if now >= self.next_tick {
             self.next_tick = now + self.tick;
+            if self.accept_paused {
+                self.accept_paused = false;
+                if let Some(l) = self.listener {
+                    let ud = encode(OpKind::Accept, Token::default());
+                    let _ = self.ctl(libc::EPOLL_CTL_ADD, l, libc::EPOLLIN as u32, ud);
+                }
+            }
             out.push(Completion::Tick);
         }
         Ok(())

@@ -113,6 +113,8 @@ struct Worker<H: Handler> {
     inbox: Vec<Command>,
     /// Graceful-shutdown deadline (ms on the worker clock).
     shutdown_at: Option<u64>,
+    accept_errors: u64,
+    next_accept_log_ms: u64,
 }
 
 impl<H: Handler> Worker<H> {
@@ -176,6 +178,8 @@ impl<H: Handler> Worker<H> {
             events: Vec::with_capacity(256),
             inbox: Vec::new(),
             shutdown_at: None,
+            accept_errors: 0,
+            next_accept_log_ms: 0,
         })
     }
 
@@ -217,7 +221,13 @@ impl<H: Handler> Worker<H> {
         match ev {
             Completion::Accepted(Ok(fd)) => self.on_accept(fd),
             Completion::Accepted(Err(errno)) => {
-                tracing::warn!(worker = self.id, errno, "accept failed");
+                // Rate-limited: under descriptor exhaustion this repeats.
+                self.accept_errors += 1;
+                if self.ctx.now_ms >= self.next_accept_log_ms {
+                    self.next_accept_log_ms = self.ctx.now_ms + 1000;
+                    let err = std::io::Error::from_raw_os_error(errno);
+                    tracing::warn!(worker = self.id, error = %err, total = self.accept_errors, "accept failed");
+                }
             }
             Completion::Data { token, buf } => {
                 if let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) {
