@@ -91,7 +91,7 @@ pub struct CaseResult {
     pub duration_ms: f64,
     /// Number of events received.
     pub events_total: usize,
-    /// The first events.
+    /// The first events (none for OK results: they are the expected ones).
     pub events: Vec<EventSummary>,
     /// Anything unusual.
     #[serde(default)]
@@ -101,12 +101,19 @@ pub struct CaseResult {
 impl CaseResult {
     /// Builds the record from a case, its judgement and its trace.
     pub fn new(case: &Case, j: Judgement, t: &Trace) -> Self {
+        // An OK result received exactly what the case expects: listing it
+        // again would only bloat the JSON.
+        let keep = if j.verdict == Verdict::Ok {
+            0
+        } else {
+            MAX_EVENTS
+        };
         let events = t
             .observed
             .events
             .iter()
             .zip(&t.event_ms)
-            .take(MAX_EVENTS)
+            .take(keep)
             .map(|(e, at)| EventSummary::new(e, *at))
             .collect();
         CaseResult {
@@ -185,9 +192,23 @@ impl Report {
     pub fn failed(&self) -> impl Iterator<Item = &CaseResult> {
         self.results.iter().filter(|r| r.verdict == Verdict::Failed)
     }
-    /// Pretty JSON.
+    /// JSON with one result per line (compact, yet diffs stay readable).
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        let head = Report {
+            results: Vec::new(),
+            ..self.clone()
+        };
+        let head = serde_json::to_string(&head).unwrap_or_default();
+        let lines: Vec<String> = self
+            .results
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap_or_default())
+            .collect();
+        let body = format!("\"results\":[\n{}\n]}}\n", lines.join(",\n"));
+        match head.strip_suffix("\"results\":[]}") {
+            Some(prefix) => format!("{prefix}{body}"),
+            None => serde_json::to_string_pretty(self).unwrap_or_default(),
+        }
     }
     /// Parses a report written by [`Report::to_json`].
     pub fn from_json(s: &str) -> Result<Self, String> {
@@ -352,4 +373,57 @@ pub fn render_markdown(reports: &[Report], command: &str, notes: Option<&str>) -
         let _ = writeln!(md, "\n## FAILED cases\n\n{}", failed.join("\n"));
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_one_result_per_line() {
+        let r = CaseResult {
+            id: "6.4.1".into(),
+            description: "d".into(),
+            expectation: "e".into(),
+            verdict: Verdict::NonStrict,
+            behavior: Verdict::NonStrict,
+            close_behavior: "OK".into(),
+            reason: "r".into(),
+            close_code: Some(1007),
+            close_reason: String::new(),
+            closed_by: "server".into(),
+            clean: true,
+            server_closed_tcp: true,
+            handshake_ms: Some(0.1),
+            matched_ms: None,
+            duration_ms: 2000.0,
+            events_total: 1,
+            events: vec![EventSummary::new(&Event::Timeout("A".into()), 1000.0)],
+            notes: vec![],
+        };
+        let report = Report {
+            agent: "x".into(),
+            url: "ws://h:1/".into(),
+            runner: "t".into(),
+            duration_ms: 1.0,
+            skipped_by_size: 0,
+            max_size: None,
+            results: vec![
+                r.clone(),
+                CaseResult {
+                    id: "1.1.1".into(),
+                    ..r
+                },
+            ],
+        };
+        let json = report.to_json();
+        assert_eq!(json.lines().count(), 4, "{json}");
+        assert_eq!(Report::from_json(&json).unwrap(), report);
+        let md = render_markdown(&[report.clone(), report], "cmd", Some("## Notes"));
+        assert!(
+            md.contains("| 6.4.1 | d | NON-STRICT 1007 | NON-STRICT 1007 |"),
+            "{md}"
+        );
+        assert!(md.contains("## Notes"));
+    }
 }

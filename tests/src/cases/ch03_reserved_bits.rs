@@ -19,7 +19,7 @@ pub fn cases() -> Vec<Case> {
             after_echo,
             || {
                 Script::new()
-                    .send([Frame::text(MSG), Frame::text(MSG).rsv(2), Frame::ping(MSG)])
+                    .send([Frame::text(MSG), Frame::text(MSG).rsv(2), Frame::ping("")])
                     .expect([Event::text(MSG)])
                     .or_non_strict([])
                     .server_fails(&[1002])
@@ -31,7 +31,7 @@ pub fn cases() -> Vec<Case> {
             after_echo,
             || {
                 Script::new()
-                    .send_each([Frame::text(MSG), Frame::text(MSG).rsv(3), Frame::ping(MSG)])
+                    .send_each([Frame::text(MSG), Frame::text(MSG).rsv(3), Frame::ping("")])
                     .expect([Event::text(MSG)])
                     .or_non_strict([])
                     .server_fails(&[1002])
@@ -43,7 +43,7 @@ pub fn cases() -> Vec<Case> {
             after_echo,
             || {
                 Script::new()
-                    .send_chopped([Frame::text(MSG), Frame::text(MSG).rsv(4), Frame::ping(MSG)], 1)
+                    .send_chopped([Frame::text(MSG), Frame::text(MSG).rsv(4), Frame::ping("")], 1)
                     .expect([Event::text(MSG)])
                     .or_non_strict([])
                     .server_fails(&[1002])

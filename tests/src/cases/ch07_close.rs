@@ -117,7 +117,7 @@ pub fn cases() -> Vec<Case> {
                 Script::new()
                     .send_close([Frame::close(Some(code as u16), b"")])
                     .expect([])
-                    .client_closes(&[1002], false)
+                    .client_closes(&[1000, code as u16, 1002], false)
                     .informational()
             },
         ));
