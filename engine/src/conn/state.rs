@@ -391,7 +391,9 @@ impl<S> Connection<S> {
             match ev {
                 RxEvent::Message(m) => {
                     ctx.stats.msgs_in += 1;
-                    if !closing {
+                    // Once a close is queued (by the handler, or before),
+                    // the application gets no further messages.
+                    if !closing && !core.flags.has(Flags::CLOSE_SENT) {
                         h.on_message(
                             &mut Conn {
                                 id,

@@ -31,8 +31,12 @@ impl Handler for Arc<Log> {
     }
     fn on_message(&self, conn: &mut Conn<'_>, _: &mut (), m: Message<'_>) {
         self.0.lock().unwrap().push(format!("{m:?}"));
-        if let Message::Text(t) = m {
-            conn.send_text(t);
+        match m {
+            Message::Text("close") => conn.close(CloseCode(4002), "asked"),
+            Message::Text(t) => {
+                conn.send_text(t);
+            }
+            Message::Binary(_) => {}
         }
     }
     fn on_close(&self, _: (), code: CloseCode, reason: &str) {
@@ -250,5 +254,30 @@ fn application_refusal_is_an_http_response() {
         String::from_utf8_lossy(&out)
     );
     assert!(!c.is_open());
+    assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH));
+}
+
+#[test]
+fn no_messages_after_the_handler_closes() {
+    let h = Arc::new(Log::default());
+    let mut ctx = ctx();
+    let (mut c, mut rx) = open(&h, &mut ctx);
+    let mut input = frame(OpCode::Text, true, b"close");
+    input.extend(frame(OpCode::Text, true, b"late"));
+    c.handle_data(&mut input, &h, &mut ctx);
+    let mut out = take_output(&mut c, &mut ctx);
+    assert_eq!(
+        client_events(&mut rx, &mut out),
+        ["Close(Some((4002, \"asked\")))"]
+    );
+    assert_eq!(*h.0.lock().unwrap(), ["open", "Text(\"close\")"]);
+    // The peer's answering close completes the handshake: on_close, FIN.
+    let (p, n) = ringws_codec::close_payload(CloseCode(4002), "");
+    c.handle_data(&mut frame(OpCode::Close, true, &p[..n]), &h, &mut ctx);
+    assert!(
+        take_output(&mut c, &mut ctx).is_empty(),
+        "no second close frame"
+    );
+    assert_eq!(h.0.lock().unwrap().last().unwrap(), "close 4002 ");
     assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH));
 }

@@ -196,6 +196,12 @@ impl Conn<'_> {
         self.ctx.publishes.push((topic, frame));
     }
 
+    /// A handle on the whole server (cheap: one reference count), e.g. to
+    /// keep for [`crate::ServerHandle::send_to`] from other threads.
+    pub fn server(&self) -> crate::ServerHandle {
+        crate::ServerHandle::new(self.ctx.shared.clone())
+    }
+
     /// Bytes queued and not yet written to the socket.
     pub fn buffered_amount(&self) -> usize {
         self.core.buffered_amount()
