@@ -73,7 +73,7 @@ pub fn run(agent: &str, url: &str, cases: &[Case], opts: &RunOptions) -> Result<
         record(run_case(&target, case, opts.timeout));
     }
     let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    results.sort_by(|a, b| a.case_id().cmp(&b.case_id()));
+    results.sort_by_key(CaseResult::case_id);
     Ok(Report {
         agent: agent.to_string(),
         url: url.to_string(),

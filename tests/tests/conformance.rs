@@ -12,7 +12,7 @@ use ringws_conformance::{all_cases, run, select, Report, RunOptions, Selection, 
 fn run_chapters(url: &str, agent: &str, cases: &str, max_size: usize) -> Report {
     let (cases, _) = select(all_cases(), &Selection::parse(cases), None, max_size);
     let opts = RunOptions {
-        timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
         jobs: 8,
         progress: false,
     };

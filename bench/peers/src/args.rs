@@ -98,7 +98,8 @@ mod tests {
     #[test]
     fn parse_table() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let cases: &[(&[&str], Option<(u16, usize)>)] = &[
+        type Row<'a> = (&'a [&'a str], Option<(u16, usize)>);
+        let cases: &[Row] = &[
             (&[], Some((9001, 1))),
             (&["--port", "9100"], Some((9100, 1))),
             (&["--port=0", "--threads=4"], Some((0, 4))),

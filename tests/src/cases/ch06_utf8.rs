@@ -149,7 +149,7 @@ pub fn cases() -> Vec<Case> {
 /// each a second apart. OK: the server fails right after part 2 (only marker A
 /// is recorded). NON-STRICT: it fails only once the message is complete.
 fn fail_fast() -> Vec<Case> {
-    let variants: [(u32, &'static [u8], &'static [u8], &'static [u8], bool, &str); 4] = [
+    let variants: [FailFast; 4] = [
         (1, KOSME, b"\xf4\x90\x80\x80", b"edited", true, "PART2 is 0x110000 encoded as in the UTF-8 integer encoding scheme, but the codepoint is invalid (out of range)."),
         (2, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4", b"\x90", b"\x80\x65\x64\x69\x74\x65\x64", true, "PART1 ends inside a code point; PART2 (0x90) makes it invalid."),
         (3, KOSME, b"\xf4\x90\x80\x80", b"edited", false, "As 6.4.1, but the three parts are chops of one frame."),
@@ -222,8 +222,21 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The categories 6.5–6.23: (title, [(valid, payload)]), in Autobahn's order.
-pub fn utf8_sequences() -> Vec<(&'static str, Vec<(bool, Vec<u8>)>)> {
+/// A UTF-8 test category: its title and `(valid, payload)` pairs.
+pub type Category = (&'static str, Vec<(bool, Vec<u8>)>);
+
+/// One 6.4.x variant: number, the three parts, parts are frames (else chops of one frame), note.
+type FailFast = (
+    u32,
+    &'static [u8],
+    &'static [u8],
+    &'static [u8],
+    bool,
+    &'static str,
+);
+
+/// The categories 6.5–6.23, in Autobahn's order.
+pub fn utf8_sequences() -> Vec<Category> {
     let t = |b: &[u8]| (true, b.to_vec());
     let f = |b: &[u8]| (false, b.to_vec());
     let mut out = Vec::new();
