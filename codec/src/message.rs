@@ -25,6 +25,7 @@ use crate::close::CloseCode;
 use crate::error::ProtocolError;
 use crate::frame::decoder::{Decoded, DecoderConfig, FrameDecoder, PayloadChunk};
 use crate::frame::header::{FrameHeader, OpCode, Role};
+use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
 use core::ops::Range;
 
@@ -319,6 +320,15 @@ impl Receiver {
             return None;
         }
         loop {
+            if self.decoder.is_idle() {
+                if let Some(r) = self.whole_frame(buf, pos) {
+                    match r {
+                        Ok(None) => continue,
+                        Ok(Some(raw)) => return Some(Ok(raw)),
+                        Err(e) => return Some(Err(self.fail(e))),
+                    }
+                }
+            }
             let r = match self.decoder.decode(buf, pos) {
                 Ok(None) => return None,
                 Ok(Some(Decoded::Header(h))) => self.on_header(&h).map(|()| None),
@@ -331,6 +341,43 @@ impl Receiver {
                 Err(e) => return Some(Err(self.fail(e))),
             }
         }
+    }
+
+    /// Fast path for the common case of a whole frame at `*pos` while the
+    /// decoder is between frames: the same checks and the same `on_chunk`
+    /// as the decoder path, without its per-call state transitions. Returns
+    /// `None` (nothing consumed) when the frame is not wholly in `buf` or its
+    /// header is malformed, leaving those to the decoder, which reports the
+    /// same errors.
+    fn whole_frame(
+        &mut self,
+        buf: &mut [u8],
+        pos: &mut usize,
+    ) -> Option<Result<Option<Raw>, ProtocolError>> {
+        let rest = &buf[*pos..];
+        let Ok(Some((h, n))) = FrameHeader::parse(rest) else {
+            return None;
+        };
+        if h.payload_len > (rest.len() - n) as u64 {
+            return None;
+        }
+        if let Err(e) = self.decoder.check(&h).and_then(|()| self.on_header(&h)) {
+            return Some(Err(e));
+        }
+        let start = *pos + n;
+        let range = start..start + h.payload_len as usize;
+        if let Some(key) = h.mask {
+            apply_mask(&mut buf[range.clone()], key, 0);
+        }
+        *pos = range.end;
+        let chunk = PayloadChunk {
+            range,
+            opcode: h.opcode,
+            fin: h.fin,
+            first: true,
+            last: true,
+        };
+        Some(self.on_chunk(buf, chunk))
     }
 
     /// Message-level rules that the header alone decides (§5.4, §5.5.1, limits).

@@ -221,7 +221,7 @@ impl FrameDecoder {
     }
 
     /// The per-frame rules of §5.1–§5.5 that depend on configuration.
-    fn check(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
+    pub(crate) fn check(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
         let cfg = &self.config;
         if h.rsv2 || h.rsv3 || (h.rsv1 && !cfg.allow_rsv1) {
             return Err(ProtocolError::ReservedBitsSet);
