@@ -27,25 +27,66 @@ pub(crate) enum RxEvent<'a> {
     Error(ProtocolError),
 }
 
-/// A connection's receiver.
-pub(crate) struct Rx(Receiver);
+/// A connection's receiver, held only while it has state worth keeping.
+///
+/// Between messages the codec's [`Receiver`] is idle (no partial frame, no
+/// message in progress, no heap), and an idle receiver is exactly a new
+/// one. So an idle connection keeps no receiver at all (8 bytes instead of
+/// 64): each feed starts from a fresh receiver on the stack, and only one
+/// left holding a partial frame or message is boxed until it completes.
+pub(crate) struct Rx(Option<Box<Receiver>>);
+
+fn config(cfg: &RxConfig) -> ReceiverConfig {
+    ReceiverConfig {
+        role: Role::Server,
+        limits: Limits {
+            max_frame_size: cfg.max_frame_size as u64,
+            max_message_size: cfg.max_message_size as u64,
+        },
+        allow_rsv1: false,
+    }
+}
 
 impl Rx {
-    pub(crate) fn new(cfg: &RxConfig) -> Self {
-        Rx(Receiver::new(ReceiverConfig {
-            role: Role::Server,
-            limits: Limits {
-                max_frame_size: cfg.max_frame_size as u64,
-                max_message_size: cfg.max_message_size as u64,
-            },
-            allow_rsv1: false,
-        }))
+    pub(crate) fn new() -> Self {
+        Rx(None)
+    }
+
+    /// Whether a partial frame or message is held.
+    #[cfg(test)]
+    pub(crate) fn is_holding(&self) -> bool {
+        self.0.is_some()
     }
 
     /// Process `data`, calling `f` per event until it returns `false` or
     /// the data is used up.
-    pub(crate) fn feed(&mut self, data: &mut [u8], mut f: impl FnMut(RxEvent<'_>) -> bool) {
-        let mut feed = self.0.feed(data);
+    pub(crate) fn feed(
+        &mut self,
+        cfg: &RxConfig,
+        data: &mut [u8],
+        f: impl FnMut(RxEvent<'_>) -> bool,
+    ) {
+        match &mut self.0 {
+            Some(rx) => {
+                Self::run(rx, data, f);
+                // A finished receiver (close or error seen) is kept: a fresh
+                // one would accept frames again.
+                if rx.is_idle() && !rx.is_finished() {
+                    self.0 = None;
+                }
+            }
+            None => {
+                let mut rx = Receiver::new(config(cfg));
+                Self::run(&mut rx, data, f);
+                if !rx.is_idle() || rx.is_finished() {
+                    self.0 = Some(Box::new(rx));
+                }
+            }
+        }
+    }
+
+    fn run(rx: &mut Receiver, data: &mut [u8], mut f: impl FnMut(RxEvent<'_>) -> bool) {
+        let mut feed = rx.feed(data);
         while let Some(ev) = feed.next_event() {
             let go = match ev {
                 Ok(Event::Text(t)) => f(RxEvent::Message(Message::Text(t))),

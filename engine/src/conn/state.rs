@@ -323,7 +323,7 @@ impl<S> Connection<S> {
                             ctx.stats.handshakes += 1;
                             self.phase = Phase::Open {
                                 user: accept.state,
-                                rx: Rx::new(&ctx.rx),
+                                rx: Rx::new(),
                             };
                             let idle = ctx.limits.idle_timeout_ms;
                             self.core.set_deadline(ctx, ctx.now_ms.saturating_add(idle));
@@ -387,7 +387,8 @@ impl<S> Connection<S> {
         };
         // What ended the connection, if anything: (code, reason, echo close).
         let mut end: Option<(CloseCode, String, bool)> = None;
-        rx.feed(data, |ev| {
+        let cfg = ctx.rx;
+        rx.feed(&cfg, data, |ev| {
             match ev {
                 RxEvent::Message(m) => {
                     ctx.stats.msgs_in += 1;

@@ -8,6 +8,7 @@ use ringws_codec::{
     ReceiverConfig, Request,
 };
 
+use super::state::Phase;
 use super::*;
 use crate::reactor::{Backend, Token};
 use crate::server::{
@@ -280,4 +281,32 @@ fn no_messages_after_the_handler_closes() {
     );
     assert_eq!(h.0.lock().unwrap().last().unwrap(), "close 4002 ");
     assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH));
+}
+
+#[test]
+fn idle_connection_holds_no_receiver() {
+    let h = Arc::new(Log::default());
+    let mut ctx = ctx();
+    let (mut c, mut rx) = open(&h, &mut ctx);
+    let holding = |c: &Connection<()>| match &c.phase {
+        Phase::Open { rx, .. } => rx.is_holding(),
+        _ => panic!("not open"),
+    };
+    assert!(!holding(&c));
+    // A frame cut in the middle of its header, then of its payload.
+    let f = frame(OpCode::Text, true, b"split across three reads");
+    for (i, piece) in [&f[..1], &f[1..10], &f[10..]].into_iter().enumerate() {
+        c.handle_data(&mut piece.to_vec(), &h, &mut ctx);
+        assert_eq!(holding(&c), i < 2, "after piece {i}");
+    }
+    let mut out = take_output(&mut c, &mut ctx);
+    assert_eq!(
+        client_events(&mut rx, &mut out),
+        ["Text(\"split across three reads\")"]
+    );
+    // Fragments: held between them, released after the last.
+    c.handle_data(&mut frame(OpCode::Binary, false, b"a"), &h, &mut ctx);
+    assert!(holding(&c));
+    c.handle_data(&mut frame(OpCode::Continuation, true, b"b"), &h, &mut ctx);
+    assert!(!holding(&c));
 }
