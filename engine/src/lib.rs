@@ -11,6 +11,30 @@
 //! its shard of the connection table; nothing on the per-message path is
 //! shared between threads. [`ServerHandle`] talks to workers through their
 //! inboxes.
+//!
+//! ```no_run
+//! use ringws::{Accept, Conn, Handler, Message, Reject, Request, Server};
+//!
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     type State = ();
+//!
+//!     fn on_upgrade(&self, _request: &Request) -> Result<Accept<()>, Reject> {
+//!         Ok(Accept::new(()))
+//!     }
+//!
+//!     fn on_message(&self, conn: &mut Conn<'_>, _state: &mut (), message: Message<'_>) {
+//!         // `message` borrows the receive buffer: no copy was made to get here.
+//!         match message {
+//!             Message::Text(text) => conn.send_text(text),
+//!             Message::Binary(data) => conn.send_binary(data),
+//!         };
+//!     }
+//! }
+//!
+//! Server::builder().bind("127.0.0.1:9001").run(Echo).unwrap();
+//! ```
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
@@ -23,8 +47,8 @@ mod shard;
 pub use reactor::Backend;
 pub use ringws_codec::{CloseCode, Request};
 pub use server::{
-    Accept, Builder, Conn, ConnId, Handler, Message, Reject, SendStatus, Server, ServerHandle,
-    Stats,
+    Accept, Builder, Conn, ConnId, Handler, Message, NoSuchWorker, Reject, SendStatus, Server,
+    ServerHandle, Stats,
 };
 
 /// Internals exposed for tests and benchmarks; not a stable API.

@@ -7,7 +7,7 @@ mod handler;
 use std::fmt;
 
 pub use builder::{Builder, Server};
-pub use handle::{ServerHandle, Stats};
+pub use handle::{NoSuchWorker, ServerHandle, Stats};
 pub use handler::{Accept, Conn, Handler, Message, Reject, SendStatus};
 
 pub(crate) use builder::Config;
