@@ -135,6 +135,10 @@ pub struct Expect {
     /// A close code outside [`ExpectClose::codes`] fails the case (7.7.x, 7.9.x)
     /// instead of making it NON-STRICT.
     pub wrong_code_fatal: bool,
+    /// `Sec-WebSocket-Extensions` offer sent in the handshake; a server that
+    /// does not accept an extension of that name earns UNIMPLEMENTED (the
+    /// hook chapters 12–13, permessage-deflate, will use).
+    pub extension_offer: Option<String>,
 }
 
 /// The steps and expectation of a case, built only when the case runs (the
@@ -166,6 +170,7 @@ impl Script {
                 },
                 informational: false,
                 wrong_code_fatal: false,
+                extension_offer: None,
             },
         }
     }
@@ -273,6 +278,12 @@ impl Script {
     /// Marks the case INFORMATIONAL.
     pub fn informational(mut self) -> Self {
         self.expect.informational = true;
+        self
+    }
+    /// Offers an extension (e.g. `permessage-deflate; client_max_window_bits`):
+    /// the case is UNIMPLEMENTED unless the server accepts it.
+    pub fn offer_extension(mut self, offer: &str) -> Self {
+        self.expect.extension_offer = Some(offer.to_string());
         self
     }
     /// Makes a wrong close code fatal.

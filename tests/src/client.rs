@@ -118,7 +118,11 @@ pub fn run_script(target: &Target, script: &Script, timeout: Duration) -> Trace 
         closed_by: "nobody",
         ..Trace::default()
     };
-    let (stream, resp) = match connect(target, timeout, &[]) {
+    let offer = script.expect.extension_offer.as_deref();
+    let headers: Vec<(&str, &str)> = offer
+        .map(|o| vec![("Sec-WebSocket-Extensions", o)])
+        .unwrap_or_default();
+    let (stream, resp) = match connect(target, timeout, &headers) {
         Ok(ok) => ok,
         Err(e) => {
             trace.notes.push(format!("handshake failed: {e}"));
@@ -128,6 +132,20 @@ pub fn run_script(target: &Target, script: &Script, timeout: Duration) -> Trace 
         }
     };
     trace.handshake_ms = Some(ms(started.elapsed()));
+    if let Some(offer) = offer {
+        // The extension's name is the offer up to the first parameter.
+        let name = offer.split(';').next().unwrap_or("").trim();
+        let accepted = resp.header("sec-websocket-extensions").is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.split(';').next().unwrap_or("").trim() == name)
+        });
+        if !accepted {
+            trace.observed.extension_declined = true;
+            let _ = stream.shutdown(Shutdown::Both);
+            trace.duration_ms = ms(started.elapsed());
+            return trace;
+        }
+    }
     // A server that stops reading must not hang the runner.
     let _ = stream.set_write_timeout(Some(timeout));
     let reader_stream = match stream.try_clone() {

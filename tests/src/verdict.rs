@@ -78,6 +78,8 @@ pub struct Observed {
     pub clean: bool,
     /// The client had to drop the TCP connection at the deadline.
     pub dropped_by_me: bool,
+    /// The case offered an extension the server did not accept.
+    pub extension_declined: bool,
 }
 
 /// A verdict with the reasons behind it.
@@ -95,6 +97,17 @@ pub struct Judgement {
 
 /// Applies the rules in the module doc.
 pub fn judge(expect: &Expect, seen: &Observed) -> Judgement {
+    if seen.extension_declined {
+        return Judgement {
+            verdict: Verdict::Unimplemented,
+            behavior: Verdict::Unimplemented,
+            close_behavior: "OK",
+            reason: format!(
+                "the server declined the extension offer {:?}",
+                expect.extension_offer.as_deref().unwrap_or_default()
+            ),
+        };
+    }
     let matched = expect
         .outcomes
         .iter()
@@ -188,6 +201,7 @@ mod tests {
             close_code: code,
             clean,
             dropped_by_me: dropped,
+            extension_declined: false,
         }
     }
 
@@ -315,5 +329,12 @@ mod tests {
             judge(&info, &seen(vec![], true, Some(1000), true, false)).verdict,
             Verdict::Informational
         );
+        let deflate = Script::new()
+            .expect([])
+            .offer_extension("permessage-deflate")
+            .expect;
+        let mut declined = seen(vec![], true, Some(1000), true, false);
+        declined.extension_declined = true;
+        assert_eq!(judge(&deflate, &declined).verdict, Verdict::Unimplemented);
     }
 }

@@ -132,3 +132,23 @@ fn servers_under_test_have_no_failures() {
         assert!(r.results.len() >= 270, "{} cases", r.results.len());
     }
 }
+
+/// The hook for chapters 12–13: a case offering permessage-deflate to a
+/// server without it (tungstenite has no compression) is UNIMPLEMENTED.
+#[test]
+fn declined_extension_is_unimplemented() {
+    use ringws_conformance::{run_case, Case, Event, Frame, Script, Target};
+    let server = start_peer(Peer::Tungstenite);
+    let case = Case::new(&[12, 0, 1], "probe", "permessage-deflate accepted", || {
+        Script::new()
+            .offer_extension("permessage-deflate; client_max_window_bits")
+            .send([Frame::text("x")])
+            .expect([Event::text("x")])
+    });
+    let r = run_case(
+        &Target::parse(&server.url).unwrap(),
+        &case,
+        Duration::from_secs(2),
+    );
+    assert_eq!(r.verdict, Verdict::Unimplemented, "{r:?}");
+}

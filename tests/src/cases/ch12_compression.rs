@@ -4,7 +4,9 @@
 //! `*_no_context_takeover` combinations for 13.x), a server that declines
 //! earns UNIMPLEMENTED, and the payloads of 12.x are Autobahn's (text and
 //! binary corpora in sizes 16 B to 128 KiB, 1000 messages each), sent
-//! compressed with RSV1 set and compared after inflating the echoes.
+//! compressed with RSV1 set and compared after inflating the echoes. The
+//! handshake hook exists: `Script::offer_extension` sends the offer and turns
+//! a declined offer into UNIMPLEMENTED (tested in `tests/conformance.rs`).
 
 use crate::case::Case;
 
