@@ -407,6 +407,11 @@ impl<H: Handler> Worker<H> {
                     for (slot, gen) in self.slab.ids() {
                         if let Some(c) = self.slab.get_mut(slot, gen) {
                             c.going_away(&*self.handler, &mut self.ctx);
+                            if c.core.flags.has(Flags::FIN_DONE) {
+                                // Already closed and lingering for the
+                                // peer's FIN: not worth delaying shutdown.
+                                c.core.flags.set(Flags::DEAD);
+                            }
                         }
                         self.settle(Token { slot, gen });
                     }

@@ -1,0 +1,85 @@
+//! The `ringws` binary end to end: flags, broadcast mode, SIGTERM → 1001.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn run(backend: &str, mode: &str) -> (std::process::Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringws"))
+        .args(["--bind", "127.0.0.1:0", "--workers", "2", "--backend", backend, "--mode", mode])
+        .args(["--log", "info", "--idle-timeout", "0", "--max-message-size", "1000"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ringws");
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if let Some(i) = line.find("ws://") {
+                let addr = line[i + 5..].split('/').next().unwrap().to_string();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(10)).expect("no ready line");
+    (child, addr.parse().unwrap())
+}
+
+fn stop(mut child: std::process::Child, clients: &mut [Client]) {
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    for c in clients.iter_mut() {
+        match c.recv_data() {
+            Some(Ev::Close(Some((1001, _)))) => {}
+            other => panic!("expected 1001, got {other:?}"),
+        }
+        c.send_frame(true, ringws_codec::OpCode::Close, &[0x03, 0xe9]);
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn echo_mode_and_sigterm() {
+    for backend in ["epoll", "uring"] {
+        if backend == "uring" && !uring_available() {
+            eprintln!("skipping uring: unavailable");
+            continue;
+        }
+        let (child, addr) = run(backend, "echo");
+        let mut c = Client::connect(addr);
+        c.send_text("hello");
+        assert_eq!(c.recv_data(), Some(Ev::Text("hello".into())));
+        // --max-message-size 1000 is in force.
+        c.send_binary(&[0u8; 1001]);
+        match c.recv_data() {
+            Some(Ev::Close(Some((1009, _)))) => {}
+            other => panic!("expected 1009, got {other:?}"),
+        }
+        // A plain GET gets a 426, not a hang.
+        let resp = raw_http(addr, &[b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"]);
+        assert!(resp.starts_with("HTTP/1.1 426"), "{resp}");
+        let mut c = Client::connect(addr);
+        stop(child, std::slice::from_mut(&mut c));
+    }
+}
+
+#[test]
+fn broadcast_mode() {
+    let (child, addr) = run("auto", "broadcast");
+    let mut clients: Vec<Client> = (0..6).map(|_| Client::connect(addr)).collect();
+    // Both workers must know every connection before the publish.
+    std::thread::sleep(Duration::from_millis(100));
+    clients[0].send_text("to everyone");
+    for c in &mut clients {
+        assert_eq!(c.recv_data(), Some(Ev::Text("to everyone".into())));
+    }
+    stop(child, &mut clients);
+}
