@@ -13,6 +13,7 @@
 //! `listening on ws://ADDR` once the socket is bound, and allow messages up to
 //! 16 MiB. The servers live in this library (`tungstenite::run`, `fastws::run`)
 //! so tests can start them in-process on an ephemeral port.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod args;
