@@ -11,8 +11,24 @@ use common::*;
 
 fn run(backend: &str, mode: &str) -> (std::process::Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringws"))
-        .args(["--bind", "127.0.0.1:0", "--workers", "2", "--backend", backend, "--mode", mode])
-        .args(["--log", "info", "--idle-timeout", "0", "--max-message-size", "1000"])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--backend",
+            backend,
+            "--mode",
+            mode,
+        ])
+        .args([
+            "--log",
+            "info",
+            "--idle-timeout",
+            "0",
+            "--max-message-size",
+            "1000",
+        ])
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -28,7 +44,9 @@ fn run(backend: &str, mode: &str) -> (std::process::Child, SocketAddr) {
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(10)).expect("no ready line");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no ready line");
     (child, addr.parse().unwrap())
 }
 

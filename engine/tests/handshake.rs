@@ -110,3 +110,25 @@ both_backends!(handshake_timeout, |backend| {
     );
     h.shutdown(Duration::from_secs(1));
 });
+
+both_backends!(several_bind_addresses, |backend| {
+    let h = ringws::Server::builder()
+        .bind("127.0.0.1:0")
+        .bind("127.0.0.2:0")
+        .workers(2)
+        .backend(backend)
+        .pin_workers(false)
+        .start(Echo::new())
+        .unwrap();
+    let addrs = h.local_addrs().to_vec();
+    assert_eq!(addrs.len(), 2);
+    assert_eq!(addrs[1].ip().to_string(), "127.0.0.2");
+    for addr in addrs {
+        for i in 0..4 {
+            let mut c = Client::connect(addr);
+            c.send_text(&format!("via {addr} #{i}"));
+            assert_eq!(c.recv_data(), Some(Ev::Text(format!("via {addr} #{i}"))));
+        }
+    }
+    h.shutdown(Duration::from_secs(1));
+});

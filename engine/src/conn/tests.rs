@@ -70,7 +70,9 @@ fn ctx() -> WorkerCtx {
         topics: Topics::default(),
         publishes: Vec::new(),
         broadcasts: Vec::new(),
-        shared: Arc::new(Shared::new(1, Backend::Epoll, "127.0.0.1:1".parse().unwrap()).unwrap()),
+        shared: Arc::new(
+            Shared::new(1, Backend::Epoll, vec!["127.0.0.1:1".parse().unwrap()]).unwrap(),
+        ),
     }
 }
 

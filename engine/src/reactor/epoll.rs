@@ -37,9 +37,10 @@ pub(crate) struct EpollReactor {
     pool: Vec<Box<[u8]>>,
     free: Vec<u16>,
     buf_size: usize,
-    listener: Option<RawFd>,
-    /// The listener is deregistered after EMFILE-like errors until the tick.
-    accept_paused: bool,
+    /// Listeners (index = the accept token's slot); empty after `stop_accept`.
+    listeners: Vec<RawFd>,
+    /// Listeners deregistered after EMFILE-like errors, until the tick.
+    accept_paused: Vec<u32>,
     wake_fd: RawFd,
     /// Completions produced outside `turn` (sends done at once).
     ready: Vec<Completion>,
@@ -60,8 +61,8 @@ impl EpollReactor {
             pool: Vec::new(),
             free: Vec::new(),
             buf_size: cfg.buf_size as usize,
-            listener: None,
-            accept_paused: false,
+            listeners: Vec::new(),
+            accept_paused: Vec::new(),
             wake_fd: -1,
             ready: Vec::new(),
             again: Vec::new(),
@@ -76,23 +77,30 @@ impl EpollReactor {
     }
 
     pub(crate) fn arm_accept(&mut self, listener: RawFd) -> io::Result<()> {
+        let idx = self.listeners.len() as u32;
+        self.listeners.push(listener);
+        self.watch_listener(idx)
+    }
+
+    fn watch_listener(&mut self, idx: u32) -> io::Result<()> {
         // Level-triggered: a backlog we did not drain reports again.
+        let ud = encode(OpKind::Accept, Token { slot: idx, gen: 0 });
         self.ctl(
             libc::EPOLL_CTL_ADD,
-            listener,
+            self.listeners[idx as usize],
             libc::EPOLLIN as u32,
-            encode(OpKind::Accept, Token::default()),
-        )?;
-        self.listener = Some(listener);
-        Ok(())
+            ud,
+        )
     }
 
     pub(crate) fn stop_accept(&mut self) {
-        if let Some(l) = self.listener.take() {
-            if !self.accept_paused {
+        for (i, &l) in self.listeners.iter().enumerate() {
+            if !self.accept_paused.contains(&(i as u32)) {
                 let _ = self.ctl(libc::EPOLL_CTL_DEL, l, 0, 0);
             }
         }
+        self.listeners.clear();
+        self.accept_paused.clear();
     }
 
     pub(crate) fn arm_recv(&mut self, token: Token, fd: RawFd) -> io::Result<()> {
@@ -323,15 +331,25 @@ impl EpollReactor {
             };
             match kind {
                 OpKind::Accept => {
-                    let Some(l) = self.listener else { continue };
+                    let Some(&l) = self.listeners.get(token.slot as usize) else {
+                        continue;
+                    };
                     for _ in 0..64 {
                         match sys::accept(l) {
                             Ok(fd) => out.push(Completion::Accepted(Ok(fd))),
                             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
                             Err(e) => {
-                                out.push(Completion::Accepted(Err(e
-                                    .raw_os_error()
-                                    .unwrap_or(libc::EIO))));
+                                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                                out.push(Completion::Accepted(Err(errno)));
+                                let exhausted =
+                                    [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
+                                if exhausted.contains(&errno) {
+                                    // The level-triggered listener would
+                                    // report again at once, forever: pause
+                                    // it until the tick.
+                                    let _ = self.ctl(libc::EPOLL_CTL_DEL, l, 0, 0);
+                                    self.accept_paused.push(token.slot);
+                                }
                                 break;
                             }
                         }
@@ -359,11 +377,9 @@ impl EpollReactor {
         let now = Instant::now();
         if now >= self.next_tick {
             self.next_tick = now + self.tick;
-            if self.accept_paused {
-                self.accept_paused = false;
-                if let Some(l) = self.listener {
-                    let ud = encode(OpKind::Accept, Token::default());
-                    let _ = self.ctl(libc::EPOLL_CTL_ADD, l, libc::EPOLLIN as u32, ud);
+            for idx in std::mem::take(&mut self.accept_paused) {
+                if (idx as usize) < self.listeners.len() {
+                    let _ = self.watch_listener(idx);
                 }
             }
             out.push(Completion::Tick);

@@ -32,10 +32,12 @@ pub(crate) struct UringReactor {
     /// Eventfd read target; boxed so its address is stable while armed.
     wake_buf: Box<u64>,
     wake_fd: RawFd,
-    listener: Option<RawFd>,
-    /// The accept multishot stopped with an error: re-arm on the next tick
-    /// rather than spinning on, say, EMFILE.
-    accept_retry: bool,
+    /// Listeners being accepted on; the index travels in the accept's
+    /// `user_data` slot. Empty after `stop_accept`.
+    listeners: Vec<RawFd>,
+    /// Listeners whose accept multishot stopped with an error: re-armed on
+    /// the next tick rather than spinning on, say, EMFILE.
+    accept_retry: Vec<u32>,
     /// Completions copied out of the CQ so handling them can push new SQEs.
     cqes: Vec<(u64, i32, u32)>,
 }
@@ -140,8 +142,8 @@ impl UringReactor {
             tick_ts,
             wake_buf: Box::new(0),
             wake_fd: -1,
-            listener: None,
-            accept_retry: false,
+            listeners: Vec::new(),
+            accept_retry: Vec::new(),
             cqes: Vec::with_capacity(256),
         };
         this.arm_tick();
@@ -172,22 +174,30 @@ impl UringReactor {
     }
 
     pub(crate) fn arm_accept(&mut self, listener: RawFd) -> io::Result<()> {
-        self.listener = Some(listener);
-        let e = opcode::AcceptMulti::new(types::Fd(listener))
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-            .user_data(encode(OpKind::Accept, Token::default()));
-        self.push(e);
+        let idx = self.listeners.len() as u32;
+        self.listeners.push(listener);
+        self.push_accept(idx);
         Ok(())
     }
 
+    fn push_accept(&mut self, idx: u32) {
+        let fd = self.listeners[idx as usize];
+        let e = opcode::AcceptMulti::new(types::Fd(fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(encode(OpKind::Accept, Token { slot: idx, gen: 0 }));
+        self.push(e);
+    }
+
     pub(crate) fn stop_accept(&mut self) {
-        if self.listener.take().is_some() {
-            let e = opcode::AsyncCancel::new(encode(OpKind::Accept, Token::default()))
+        for idx in 0..self.listeners.len() as u32 {
+            let e = opcode::AsyncCancel::new(encode(OpKind::Accept, Token { slot: idx, gen: 0 }))
                 .build()
                 .user_data(encode(OpKind::Cancel, Token::default()));
             self.push(e);
         }
+        self.listeners.clear();
+        self.accept_retry.clear();
     }
 
     pub(crate) fn arm_recv(&mut self, token: Token, fd: RawFd) -> io::Result<()> {
@@ -277,13 +287,12 @@ impl UringReactor {
                 } else if res != -libc::ECANCELED {
                     out.push(Completion::Accepted(Err(-res)));
                 }
-                if !more {
+                let live = (token.slot as usize) < self.listeners.len();
+                if !more && live {
                     if res >= 0 {
-                        if let Some(l) = self.listener {
-                            let _ = self.arm_accept(l);
-                        }
-                    } else if self.listener.is_some() && res != -libc::ECANCELED {
-                        self.accept_retry = true;
+                        self.push_accept(token.slot);
+                    } else if res != -libc::ECANCELED {
+                        self.accept_retry.push(token.slot);
                     }
                 }
             }
@@ -322,10 +331,9 @@ impl UringReactor {
             OpKind::Tick => {
                 // -ETIME: the timer expired (the normal case).
                 self.arm_tick();
-                if self.accept_retry {
-                    self.accept_retry = false;
-                    if let Some(l) = self.listener {
-                        let _ = self.arm_accept(l);
+                for idx in std::mem::take(&mut self.accept_retry) {
+                    if (idx as usize) < self.listeners.len() {
+                        self.push_accept(idx);
                     }
                 }
                 out.push(Completion::Tick);

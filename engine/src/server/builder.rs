@@ -12,7 +12,7 @@ use crate::server::{Handler, ServerHandle, Shared};
 /// defaults).
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
-    pub(crate) bind: Option<SocketAddr>,
+    pub(crate) bind: Vec<SocketAddr>,
     pub(crate) workers: usize,
     pub(crate) backend: Backend,
     pub(crate) max_message_size: usize,
@@ -31,7 +31,7 @@ pub(crate) struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            bind: None,
+            bind: Vec::new(),
             workers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
@@ -72,11 +72,12 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// Address to listen on (the first resolved address is used). Port 0
-    /// picks a free port; see [`ServerHandle::local_addr`].
+    /// An address to listen on (the first it resolves to); call again to
+    /// listen on several. Default 127.0.0.1:9001. Port 0 picks a free port;
+    /// see [`ServerHandle::local_addrs`].
     pub fn bind(mut self, addr: impl ToSocketAddrs) -> Self {
         match addr.to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(a)) => self.cfg.bind = Some(a),
+            Ok(Some(a)) => self.cfg.bind.push(a),
             Ok(None) => self.error = Some("bind address resolved to nothing".into()),
             Err(e) => self.error = Some(format!("bind address: {e}")),
         }
@@ -161,30 +162,42 @@ impl Builder {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
         }
         let mut cfg = self.cfg;
-        let addr = cfg
-            .bind
-            .unwrap_or_else(|| "127.0.0.1:9001".parse().unwrap());
+        if cfg.bind.is_empty() {
+            cfg.bind
+                .push("127.0.0.1:9001".parse().expect("literal address"));
+        }
         let (backend, why) = choose_backend(cfg.backend);
         tracing::info!(%backend, reason = %why, "backend chosen");
         cfg.backend = backend;
-        // Bind every worker's listener here so errors surface now, and so
+        // Bind every worker's listeners here so errors surface now, and so
         // port 0 resolves once and the other workers join that port.
-        let first = sys::reuseport_listener(addr, cfg.backlog, true)?;
-        let local = sys::local_addr(first)?;
-        let mut listeners = vec![first];
-        for _ in 1..cfg.workers {
-            match sys::reuseport_listener(local, cfg.backlog, true) {
-                Ok(fd) => listeners.push(fd),
-                Err(e) => {
-                    listeners.iter().for_each(|&fd| sys::close(fd));
-                    return Err(e);
+        let mut per_worker: Vec<Vec<i32>> = vec![Vec::new(); cfg.workers];
+        let mut locals = Vec::new();
+        for &addr in &cfg.bind {
+            let mut local = addr;
+            for w in 0..cfg.workers {
+                match sys::reuseport_listener(local, cfg.backlog, true).and_then(|fd| {
+                    per_worker[w].push(fd);
+                    if w == 0 {
+                        local = sys::local_addr(fd)?;
+                        locals.push(local);
+                    }
+                    Ok(())
+                }) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        per_worker.iter().flatten().for_each(|&fd| sys::close(fd));
+                        return Err(io::Error::new(e.kind(), format!("bind {addr}: {e}")));
+                    }
                 }
             }
         }
-        let shared = Arc::new(Shared::new(cfg.workers, backend, local)?);
+        let shared = Arc::new(Shared::new(cfg.workers, backend, locals)?);
         let handler = Arc::new(handler);
-        crate::shard::spawn_workers(cfg, listeners, handler, shared.clone())?;
-        tracing::info!(%local, workers = shared.workers(), %backend, "listening");
+        crate::shard::spawn_workers(cfg, per_worker, handler, shared.clone())?;
+        for local in shared.local_addrs() {
+            tracing::info!(%local, workers = shared.workers(), %backend, "listening");
+        }
         Ok(ServerHandle::new(shared))
     }
 

@@ -43,7 +43,7 @@ pub(crate) struct Shared {
     pub(crate) mailboxes: Vec<Mailbox>,
     pub(crate) stats: Vec<WorkerStats>,
     backend: Backend,
-    local_addr: SocketAddr,
+    local_addrs: Vec<SocketAddr>,
     pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -51,7 +51,7 @@ impl Shared {
     pub(crate) fn new(
         workers: usize,
         backend: Backend,
-        local_addr: SocketAddr,
+        local_addrs: Vec<SocketAddr>,
     ) -> std::io::Result<Self> {
         Ok(Self {
             mailboxes: (0..workers)
@@ -59,9 +59,13 @@ impl Shared {
                 .collect::<Result<_, _>>()?,
             stats: (0..workers).map(|_| WorkerStats::default()).collect(),
             backend,
-            local_addr,
+            local_addrs,
             threads: Mutex::new(Vec::new()),
         })
+    }
+
+    pub(crate) fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     pub(crate) fn workers(&self) -> usize {
@@ -115,9 +119,14 @@ impl ServerHandle {
         Self { shared }
     }
 
-    /// The address the server listens on.
+    /// The (first) address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr
+        self.shared.local_addrs[0]
+    }
+
+    /// Every address the server listens on, in `bind` order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.shared.local_addrs
     }
 
     /// The backend running.

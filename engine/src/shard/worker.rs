@@ -30,7 +30,7 @@ fn ms(d: std::time::Duration) -> u64 {
 /// an io_uring set-up failure is reported to `start`).
 pub(crate) fn spawn_workers<H: Handler>(
     cfg: Config,
-    listeners: Vec<RawFd>,
+    listeners: Vec<Vec<RawFd>>,
     handler: Arc<H>,
     shared: Arc<Shared>,
 ) -> io::Result<()> {
@@ -38,7 +38,7 @@ pub(crate) fn spawn_workers<H: Handler>(
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     let mut threads = Vec::new();
     let n = listeners.len();
-    for (i, listener) in listeners.into_iter().enumerate() {
+    for (i, mine) in listeners.into_iter().enumerate() {
         let cfg = cfg.clone();
         let handler = handler.clone();
         let shared = shared.clone();
@@ -56,7 +56,7 @@ pub(crate) fn spawn_workers<H: Handler>(
                         tracing::warn!(worker = i, cpu, error = %e, "could not pin worker");
                     }
                 }
-                match Worker::new(i as u16, &cfg, listener, handler, shared) {
+                match Worker::new(i as u16, &cfg, mine.clone(), handler, shared) {
                     Ok(mut w) => {
                         let _ = ready.send(Ok(()));
                         drop(ready);
@@ -65,7 +65,7 @@ pub(crate) fn spawn_workers<H: Handler>(
                         }
                     }
                     Err(e) => {
-                        sys::close(listener);
+                        mine.iter().for_each(|&fd| sys::close(fd));
                         let _ = ready.send(Err(e));
                     }
                 }
@@ -101,7 +101,7 @@ pub(crate) fn spawn_workers<H: Handler>(
 struct Worker<H: Handler> {
     id: u16,
     reactor: Reactor,
-    listener: RawFd,
+    listeners: Vec<RawFd>,
     slab: Slab<Connection<H::State>>,
     handler: Arc<H>,
     shared: Arc<Shared>,
@@ -121,7 +121,7 @@ impl<H: Handler> Worker<H> {
     fn new(
         id: u16,
         cfg: &Config,
-        listener: RawFd,
+        listeners: Vec<RawFd>,
         handler: Arc<H>,
         shared: Arc<Shared>,
     ) -> io::Result<Self> {
@@ -139,7 +139,9 @@ impl<H: Handler> Worker<H> {
         };
         let mut reactor = Reactor::new(cfg.backend, &rcfg)?;
         reactor.arm_wake(shared.mailboxes[id as usize].eventfd())?;
-        reactor.arm_accept(listener)?;
+        for &l in &listeners {
+            reactor.arm_accept(l)?;
+        }
         let ctx = WorkerCtx {
             worker: id,
             dirty: Vec::new(),
@@ -167,7 +169,7 @@ impl<H: Handler> Worker<H> {
         Ok(Self {
             id,
             reactor,
-            listener,
+            listeners,
             slab: Slab::new(),
             handler,
             shared,
@@ -213,7 +215,7 @@ impl<H: Handler> Worker<H> {
                 }
             }
         }
-        sys::close(self.listener);
+        self.listeners.iter().for_each(|&fd| sys::close(fd));
         Ok(())
     }
 
