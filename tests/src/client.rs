@@ -49,6 +49,9 @@ struct State {
     closed_by_me: Option<bool>,
     /// The server's side of the TCP connection ended.
     eof: bool,
+    /// The client is dropping the connection at the deadline: the reader's
+    /// EOF that follows is ours, not the server's.
+    dropping: bool,
     notes: Vec<String>,
 }
 
@@ -185,6 +188,7 @@ pub fn run_script(target: &Target, script: &Script, timeout: Duration) -> Trace 
     let finished = conn.wait_until(deadline, |st| st.eof);
     if !finished {
         trace.observed.dropped_by_me = true;
+        conn.lock().dropping = true;
     }
     if let Ok(w) = conn.writer.lock() {
         let _ = w.shutdown(Shutdown::Both);
@@ -333,8 +337,10 @@ fn read_loop(conn: &Conn, mut stream: TcpStream, mut buf: Vec<u8>) {
 
 fn finish(conn: &Conn) {
     let mut st = conn.lock();
-    st.eof = true;
-    st.closed_by_me.get_or_insert(false);
+    if !st.dropping {
+        st.eof = true;
+        st.closed_by_me.get_or_insert(false);
+    }
     drop(st);
     conn.changed.notify_all();
 }

@@ -124,6 +124,13 @@ fn lax_server_fails_where_it_should() {
     ] {
         assert_eq!(v(id), Verdict::Failed, "{id}");
     }
+    // It ignores a reserved opcode: nobody closes until the client drops it.
+    let c = r.results.iter().find(|c| c.id == "4.1.1").unwrap();
+    assert_eq!(
+        (c.closed_by.as_str(), c.server_closed_tcp),
+        ("nobody", false),
+        "{c:?}"
+    );
     // 7.7.x accepts an echoed code or 1000: the lax server's 1000 is fine.
     assert_eq!(v("7.7.13"), Verdict::Ok);
 }
