@@ -134,3 +134,48 @@ fn lax_server_fails_where_it_should() {
     // 7.7.x accepts an echoed code or 1000: the lax server's 1000 is fine.
     assert_eq!(v("7.7.13"), Verdict::Ok);
 }
+
+/// The command line: exit status 1 on a FAILED case, 0 otherwise; writes the
+/// JSON and Markdown it is asked for.
+#[test]
+fn cli_exit_status_and_outputs() {
+    let lax = lax_server();
+    let bin = env!("CARGO_BIN_EXE_ringws-conformance");
+    let dir = std::env::temp_dir().join(format!("ringws-cli-{}", std::process::id()));
+    let json = dir.join("r.json");
+    let md = dir.join("r.md");
+    let run = |cases: &str| {
+        std::process::Command::new(bin)
+            .arg(&lax)
+            .args([
+                "--cases",
+                cases,
+                "--quiet",
+                "--timeout",
+                "1",
+                "--agent",
+                "lax",
+            ])
+            .arg("--json")
+            .arg(&json)
+            .arg("--markdown")
+            .arg(&md)
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(run("1.1.1,2.1"), Some(0));
+    let report =
+        ringws_conformance::Report::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report.results.len(), 2);
+    assert!(std::fs::read_to_string(&md)
+        .unwrap()
+        .contains("## 2 Pings/Pongs"));
+    assert_eq!(run("3.1"), Some(1));
+    let usage = std::process::Command::new(bin)
+        .arg("--bogus")
+        .status()
+        .unwrap();
+    assert_eq!(usage.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
