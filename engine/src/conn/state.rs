@@ -231,6 +231,16 @@ impl ConnCore {
     /// The application asked to close (only meaningful while open; the
     /// phase change happens in [`Connection::after_callback`]).
     pub(crate) fn start_close(&mut self, ctx: &mut WorkerCtx, code: CloseCode, reason: &str) {
+        // 1005, 1006, 1015 and unassigned codes must never be sent.
+        let code = if code.is_allowed_on_wire() {
+            code
+        } else {
+            tracing::debug!(
+                code = code.0,
+                "close code not allowed on the wire; sending 1000"
+            );
+            CloseCode::NORMAL
+        };
         self.queue_close(ctx, Some(code), reason);
     }
 

@@ -312,3 +312,22 @@ fn idle_connection_holds_no_receiver() {
     c.handle_data(&mut frame(OpCode::Continuation, true, b"b"), &h, &mut ctx);
     assert!(!holding(&c));
 }
+
+#[test]
+fn close_codes_not_allowed_on_the_wire_become_1000() {
+    let h = Arc::new(Log::default());
+    for (code, sent) in [
+        (1005u16, 1000u16),
+        (1006, 1000),
+        (999, 1000),
+        (4000, 4000),
+        (1001, 1001),
+    ] {
+        let mut ctx = ctx();
+        let (mut c, mut rx) = open(&h, &mut ctx);
+        c.core.start_close(&mut ctx, CloseCode(code), "r");
+        let mut out = take_output(&mut c, &mut ctx);
+        let ev = client_events(&mut rx, &mut out);
+        assert_eq!(ev, [format!("Close(Some(({sent}, \"r\")))")], "code {code}");
+    }
+}

@@ -148,7 +148,9 @@ impl Conn<'_> {
             .send_control(self.ctx, ringws_codec::OpCode::Ping, p)
     }
 
-    /// Start the closing handshake with `code` and `reason` (≤ 123 bytes).
+    /// Start the closing handshake with `code` and `reason` (cut to 123
+    /// bytes). Codes that may not be sent (1005, 1006, 1015, unassigned)
+    /// become 1000.
     pub fn close(&mut self, code: CloseCode, reason: &str) {
         self.core.start_close(self.ctx, code, reason);
     }

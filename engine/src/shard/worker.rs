@@ -60,8 +60,17 @@ pub(crate) fn spawn_workers<H: Handler>(
                     Ok(mut w) => {
                         let _ = ready.send(Ok(()));
                         drop(ready);
-                        if let Err(e) = w.run() {
-                            tracing::error!(worker = i, error = %e, "worker failed");
+                        // A panicking handler takes its worker (and the
+                        // worker's connections) down: say so, don't vanish.
+                        let run =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run()));
+                        match run {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => tracing::error!(worker = i, error = %e, "worker failed"),
+                            Err(_) => tracing::error!(
+                                worker = i,
+                                "worker panicked; its connections are dropped"
+                            ),
                         }
                     }
                     Err(e) => {
