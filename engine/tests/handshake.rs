@@ -132,3 +132,40 @@ both_backends!(several_bind_addresses, |backend| {
     }
     h.shutdown(Duration::from_secs(1));
 });
+
+both_backends!(subprotocol_choice, |backend| {
+    let h = start(backend, Echo::new(), |b| b);
+    let a = h.local_addr();
+    let req = |path: &str, protos: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{protos}\r\n"
+        )
+    };
+    // The 101 head only (the connection then stays open).
+    let head = |request: String| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(a).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.ends_with(b"\r\n\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "eof");
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).to_ascii_lowercase()
+    };
+    let resp = head(req("/", "Sec-WebSocket-Protocol: superchat, chat\r\n"));
+    assert!(resp.starts_with("http/1.1 101"), "{resp}");
+    assert!(resp.contains("sec-websocket-protocol: chat\r\n"), "{resp}");
+    // No protocol offered → none in the response.
+    let resp = head(req("/", ""));
+    assert!(resp.starts_with("http/1.1 101"), "{resp}");
+    assert!(!resp.contains("sec-websocket-protocol"), "{resp}");
+    // The handler picks one the client never offered: 500, not a bad 101.
+    let resp = raw_http(a, &[req("/bad-protocol", "").as_bytes()]);
+    assert!(resp.starts_with("HTTP/1.1 500"), "{resp}");
+    h.shutdown(Duration::from_secs(1));
+});

@@ -111,7 +111,15 @@ impl Handler for Echo {
         if request.path() == "/forbidden" {
             return Err(Reject::new(403, "forbidden"));
         }
-        Ok(Accept::new(EchoState { id: None }))
+        let accept = Accept::new(EchoState { id: None });
+        if request.protocols().iter().any(|p| p == "chat") {
+            return Ok(accept.protocol("chat"));
+        }
+        if request.path() == "/bad-protocol" {
+            // Choosing a subprotocol the client did not offer: refused (500).
+            return Ok(accept.protocol("never-offered"));
+        }
+        Ok(accept)
     }
 
     fn on_open(&self, conn: &mut Conn<'_>, state: &mut EchoState) {
