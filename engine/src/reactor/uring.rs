@@ -249,8 +249,10 @@ impl UringReactor {
             match self.ring.submit_and_wait(1) {
                 Ok(_) => break,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                // EBUSY: completions are backed up (CQ overflow); reap them.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => break,
+                // EBUSY: completions are backed up (CQ overflow); EAGAIN:
+                // the kernel is short of memory for now. Reap what is there
+                // and go round again rather than failing the worker.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => break,
                 Err(e) => return Err(e),
             }
         }
