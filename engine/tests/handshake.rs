@@ -169,3 +169,28 @@ both_backends!(subprotocol_choice, |backend| {
     assert!(resp.starts_with("HTTP/1.1 500"), "{resp}");
     h.shutdown(Duration::from_secs(1));
 });
+
+both_backends!(connection_limit_per_worker, |backend| {
+    let h = start(backend, Echo::new(), |b| b.max_connections_per_worker(2));
+    let a = h.local_addr();
+    let mut c1 = Client::connect(a);
+    let mut c2 = Client::connect(a);
+    // The third is closed at once, before any handshake.
+    assert!(Client::connect_path(a, "/").is_err());
+    for c in [&mut c1, &mut c2] {
+        c.send_text("still served");
+        assert_eq!(c.recv_data(), Some(Ev::Text("still served".into())));
+    }
+    // A slot frees up when one leaves.
+    c1.send_frame(true, ringws_codec::OpCode::Close, &[0x03, 0xe8]);
+    assert!(c1.wait_eof());
+    drop(c1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while h.stats().connections > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut c3 = Client::connect(a);
+    c3.send_text("in");
+    assert_eq!(c3.recv_data(), Some(Ev::Text("in".into())));
+    h.shutdown(Duration::from_secs(1));
+});
