@@ -69,8 +69,11 @@ async def main(url):
         async with connect(url, subprotocols=["chat.v1", "superchat"], open_timeout=10) as ws:
             await ws.send("sub")
             got = await asyncio.wait_for(ws.recv(), 10)
-            check("subprotocol_request", got == "sub" and ws.subprotocol in (None, "chat.v1", "superchat"),
-                  f"selected={ws.subprotocol!r}")
+            # EXPECT_SUBPROTOCOL: the choice the server under test is known to make.
+            expected = os.environ.get("EXPECT_SUBPROTOCOL")
+            allowed = (expected,) if expected else (None, "chat.v1", "superchat")
+            check("subprotocol_request", got == "sub" and ws.subprotocol in allowed,
+                  f"selected={ws.subprotocol!r} expected={expected!r}")
             await ws.close()
     except InvalidHandshake as e:
         check("subprotocol_request", False, f"handshake refused: {e}")

@@ -20,7 +20,8 @@ fn node_ws_client_and_1000_concurrent() {
     for spec in servers_under_test() {
         let server = spec.start();
         let (ok, out, err) = run_client(
-            Command::new(&node)
+            server
+                .expect_subprotocol(&mut Command::new(&node))
                 .arg(interop_dir().join("ws_client.mjs"))
                 .arg(&server.url)
                 .arg("1000"),

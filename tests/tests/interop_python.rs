@@ -24,7 +24,8 @@ fn python_websockets_client() {
     for spec in servers_under_test() {
         let server = spec.start();
         let (ok, out, err) = run_client(
-            Command::new(&python)
+            server
+                .expect_subprotocol(&mut Command::new(&python))
                 .arg(interop_dir().join("python_client.py"))
                 .arg(&server.url),
             Duration::from_secs(60),

@@ -22,6 +22,8 @@ USAGE: ringws [OPTIONS]
   --max-message-size BYTES  largest message           [default: 16777216]
   --idle-timeout SECS       ping after idle, 0 = off  [default: 120]
   --mode M                  echo | broadcast          [default: echo]
+  --subprotocol NAME        a subprotocol to accept (repeatable); the first
+                            one the client offers that is listed is chosen
   --log LEVEL               error|warn|info|debug|trace [default: info]
   -h, --help                this text
 ";
@@ -34,13 +36,24 @@ enum Mode {
 
 struct App {
     mode: Mode,
+    /// Subprotocols this server speaks; empty: select none.
+    protocols: Vec<String>,
 }
 
 impl Handler for App {
     type State = ();
 
-    fn on_upgrade(&self, _request: &Request) -> Result<Accept<()>, Reject> {
-        Ok(Accept::new(()))
+    fn on_upgrade(&self, request: &Request) -> Result<Accept<()>, Reject> {
+        // The client lists its protocols in order of preference: take the
+        // first one we speak; none in common means none selected (RFC 6455 4.2.2).
+        let chosen = request
+            .protocols()
+            .iter()
+            .find(|p| self.protocols.contains(p));
+        Ok(match chosen {
+            Some(p) => Accept::new(()).protocol(p.as_str()),
+            None => Accept::new(()),
+        })
     }
 
     fn on_message(&self, conn: &mut Conn<'_>, _state: &mut (), message: Message<'_>) {
@@ -63,6 +76,7 @@ struct Args {
     max_message_size: usize,
     idle_timeout: u64,
     mode: Mode,
+    protocols: Vec<String>,
     log: String,
 }
 
@@ -74,6 +88,7 @@ fn parse() -> Result<Args, String> {
         max_message_size: 16 << 20,
         idle_timeout: 120,
         mode: Mode::Echo,
+        protocols: Vec::new(),
         log: "info".into(),
     };
     let mut it = std::env::args().skip(1);
@@ -111,6 +126,7 @@ fn parse() -> Result<Args, String> {
                     m => return Err(format!("--mode: unknown mode {m:?} (echo | broadcast)")),
                 }
             }
+            "--subprotocol" => a.protocols.push(val()?),
             "--log" => a.log = val()?,
             other => return Err(format!("unknown flag {other:?}\n\n{USAGE}")),
         }
@@ -155,7 +171,10 @@ fn main() -> ExitCode {
     if let Some(n) = args.workers {
         b = b.workers(n);
     }
-    let handle = match b.start(App { mode: args.mode }) {
+    let handle = match b.start(App {
+        mode: args.mode,
+        protocols: args.protocols,
+    }) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("ringws: cannot start: {e}");

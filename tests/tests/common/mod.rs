@@ -30,7 +30,22 @@ pub struct Server {
     pub port: u16,
     /// Human name for messages and reports.
     pub name: String,
+    /// The subprotocol this server is known to select when a client offers
+    /// `chat.v1` (ringws is started with `--subprotocol chat.v1`); `None`
+    /// when unknown (peers, other binaries): the interop clients then accept
+    /// any valid choice.
+    pub subprotocol: Option<&'static str>,
     child: Option<Child>,
+}
+
+impl Server {
+    /// Sets `EXPECT_SUBPROTOCOL` for an interop client when the choice is known.
+    pub fn expect_subprotocol<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        match self.subprotocol {
+            Some(p) => cmd.env("EXPECT_SUBPROTOCOL", p),
+            None => cmd.env_remove("EXPECT_SUBPROTOCOL"),
+        }
+    }
 }
 
 impl Drop for Server {
@@ -71,6 +86,7 @@ pub fn start_peer(peer: Peer) -> Server {
             Peer::Tungstenite => "tokio-tungstenite".into(),
             Peer::FastWebSockets => "fastwebsockets".into(),
         },
+        subprotocol: None,
         child: None,
     }
 }
@@ -178,10 +194,12 @@ pub fn ringws_binary() -> String {
 /// Starts ringws with this backend (`auto`, `uring`, `epoll`) on a free port.
 pub fn start_ringws(backend: &str) -> Server {
     let bin = ringws_binary();
-    spawn_binary(
+    let mut server = spawn_binary(
         &bin,
-        &format!("--bind 127.0.0.1:{{port}} --backend {backend}"),
-    )
+        &format!("--bind 127.0.0.1:{{port}} --backend {backend} --subprotocol chat.v1"),
+    );
+    server.subprotocol = Some("chat.v1");
+    server
 }
 
 fn spawn_binary(bin: &str, args: &str) -> Server {
@@ -218,6 +236,7 @@ fn spawn_binary(bin: &str, args: &str) -> Server {
             bin.rsplit('/').next().unwrap_or(bin),
             args.join(" ")
         ),
+        subprotocol: None,
         child: Some(child),
     }
 }
