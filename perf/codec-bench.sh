@@ -5,7 +5,9 @@
 #   perf/codec-bench.sh [extra criterion args, e.g. --measurement-time 5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+# Absolute: criterion runs in the package directory and writes its results
+# under $CARGO_TARGET_DIR/criterion.
+export CARGO_TARGET_DIR=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 crit=$CARGO_TARGET_DIR/criterion
 rm -rf "$crit"
 # Pinned to one core so the other core's noise (if any) stays away.

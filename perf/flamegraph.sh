@@ -13,7 +13,7 @@ server=${1:-ringws-uring}; shift || true
 port=9201
 command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf; }
 command -v inferno-flamegraph >/dev/null || cargo install --locked inferno
-cargo build --release --locked -p ringws -p ringws-peers -p ringws-bench
+cargo build --release -p ringws -p ringws-peers -p ringws-bench
 case $server in
   ringws-uring) cmd=(target/release/ringws --bind 127.0.0.1:$port --workers 1 --backend uring --log warn) ;;
   ringws-epoll) cmd=(target/release/ringws --bind 127.0.0.1:$port --workers 1 --backend epoll --log warn) ;;
