@@ -13,7 +13,7 @@ server=${1:-ringws-uring}; shift || true
 port=9201
 command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf; }
 command -v inferno-flamegraph >/dev/null || cargo install --locked inferno
-cargo build --release -p ringws -p ringws-peers -p ringws-bench
+[ -n "${NO_BUILD:-}" ] || cargo build --release -p ringws -p ringws-peers -p ringws-bench  # NO_BUILD=1: use the binaries as they are
 case $server in
   ringws-uring) cmd=(target/release/ringws --bind 127.0.0.1:$port --workers 1 --backend uring --log warn) ;;
   ringws-epoll) cmd=(target/release/ringws --bind 127.0.0.1:$port --workers 1 --backend epoll --log warn) ;;
@@ -33,6 +33,10 @@ rec=$!
 taskset -c 1 target/release/ringws-bench "$@" --url ws://127.0.0.1:$port/ --duration 5 --warmup 1 --label "$server" || true
 wait $rec || true
 out=perf/results/flame-$server-$1.svg
-perf script -i "$data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph --title "$server: $*" > "$out"
+folded=/tmp/flame-$server-$1.folded
+perf script -i "$data" 2>/dev/null | inferno-collapse-perf > "$folded"
+inferno-flamegraph --title "$server: $*" < "$folded" > "$out"
 rm -f "$data"
-echo "wrote $out"
+echo "wrote $out (folded stacks: $folded)"
+# Where the time goes, by leaf function (self time), top 25.
+awk '{n=$NF; $NF=""; k=split($0,f,";"); leaf=f[k]; gsub(/ +$/,"",leaf); s[leaf]+=n; t+=n} END {for (l in s) printf "%6.2f%%  %s\n", 100*s[l]/t, l}' "$folded" | sort -rn | head -25
