@@ -1,9 +1,14 @@
-//! What a server process costs, read from `/proc`: CPU time and resident memory.
+//! What a server process costs: CPU time and resident memory.
 //!
-//! CPU time is the sum over the process's threads of the first field of
-//! `/proc/PID/task/TID/schedstat` (nanoseconds on a CPU), which is far finer
-//! than the 10 ms ticks of `/proc/PID/stat`; the ticks are the fallback when
-//! schedstat is not available (kernels without `CONFIG_SCHEDSTATS`).
+//! CPU time is read from the process's CPU-time clock
+//! (`clock_getcpuclockid(pid)` + `clock_gettime`): nanoseconds, all threads,
+//! and *current*, because the kernel brings the running thread's runtime up to
+//! date when the clock is read. `/proc/PID/task/*/schedstat` is not: a thread
+//! that never blocks on a tickless CPU (a busy server pinned alone on a core,
+//! especially under SCHED_FIFO) can show no progress at all for seconds, which
+//! made whole runs read 0 µs per message. schedstat, then the 10 ms ticks of
+//! `/proc/PID/stat`, remain as fallbacks where the clock cannot be read.
+//! Memory is `VmRSS` from `/proc/PID/status`.
 
 use std::fs;
 use std::time::Duration;
@@ -19,7 +24,7 @@ pub struct ProcSample {
 
 /// Reads the CPU time and RSS of `pid` now.
 pub fn sample(pid: u32) -> std::io::Result<ProcSample> {
-    let cpu = match cpu_from_schedstat(pid) {
+    let cpu = match cpu_from_clock(pid).or_else(|| cpu_from_schedstat(pid)) {
         Some(d) => d,
         None => cpu_from_stat(pid)?,
     };
@@ -27,6 +32,23 @@ pub fn sample(pid: u32) -> std::io::Result<ProcSample> {
         cpu,
         rss: rss_bytes(pid)?,
     })
+}
+
+fn cpu_from_clock(pid: u32) -> Option<Duration> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: clock_getcpuclockid writes one clockid_t into the variable we pass.
+    if unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) } != 0 {
+        return None;
+    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the variable we pass.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return None;
+    }
+    Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 fn cpu_from_schedstat(pid: u32) -> Option<Duration> {
@@ -84,6 +106,24 @@ mod tests {
         let status = "Name:\tx\nVmPeak:\t 100 kB\nVmRSS:\t    2048 kB\nThreads:\t1\n";
         assert_eq!(parse_vmrss(status), Some(2048 * 1024));
         assert_eq!(parse_vmrss("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn cpu_clock_and_schedstat_agree_on_an_idle_child() {
+        // A child that sleeps has used next to no CPU: both sources say so.
+        let mut child = std::process::Command::new("sleep")
+            .arg("1")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        std::thread::sleep(Duration::from_millis(100));
+        let clock = cpu_from_clock(pid).expect("clock of a child we own");
+        assert!(clock < Duration::from_millis(50), "{clock:?}");
+        if let Some(stat) = cpu_from_schedstat(pid) {
+            assert!(stat < Duration::from_millis(50), "{stat:?}");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

@@ -173,20 +173,18 @@ fn main() {
             );
             let mut runs = Vec::new();
             let mut failure = None;
-            // A fresh server per (case, server): no memory or state carried over.
-            match Running::start(server, case.broadcast, cli.port, &pin) {
-                Ok(running) => {
-                    for _ in 0..cli.runs {
-                        match run_bench(&cli, &pin, case, server, running.pid, &tmp) {
-                            Ok(r) => runs.push(r),
-                            Err(e) => {
-                                failure = Some(e);
-                                break;
-                            }
-                        }
+            // A fresh server for every run: no memory or state carried over
+            // (the idle case measures RSS growth from a fresh baseline).
+            for _ in 0..cli.runs {
+                let result = Running::start(server, case.broadcast, cli.port, &pin)
+                    .and_then(|running| run_bench(&cli, &pin, case, server, running.pid, &tmp));
+                match result {
+                    Ok(r) => runs.push(r),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
                     }
                 }
-                Err(e) => failure = Some(e),
             }
             if let Some(f) = &failure {
                 eprintln!("    failed: {f}");

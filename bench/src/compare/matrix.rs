@@ -72,7 +72,14 @@ pub fn standard() -> Vec<Case> {
         broadcast: true,
         threads: 1,
     });
-    cases.push(Case {
+    cases.push(connect_storm());
+    cases.push(idle(10_000, 2));
+    cases
+}
+
+/// Handshake storm: 32 upgrades in flight, each connection reset after its 101.
+fn connect_storm() -> Case {
+    Case {
         id: "connect/c32/tcp".into(),
         scenario: "connect",
         args: ["--concurrency", "32", "--close", "tcp"]
@@ -80,41 +87,34 @@ pub fn standard() -> Vec<Case> {
             .to_vec(),
         broadcast: false,
         threads: 1,
-    });
-    cases.push(Case {
-        id: "idle/c10000".into(),
+    }
+}
+
+/// `connections` idle connections, sampled after `settle_s` seconds.
+fn idle(connections: usize, settle_s: u32) -> Case {
+    Case {
+        id: format!("idle/c{connections}"),
         scenario: "idle",
-        args: ["--connections", "10000", "--settle", "2"]
-            .map(String::from)
-            .to_vec(),
+        args: vec![
+            "--connections".into(),
+            connections.to_string(),
+            "--settle".into(),
+            settle_s.to_string(),
+        ],
         broadcast: false,
         threads: 1,
-    });
-    cases
+    }
 }
 
 /// A small matrix for a quick look (and the harness's own smoke test).
 pub fn quick() -> Vec<Case> {
-    let mut cases = vec![echo(16, 100, 1), echo(16, 100, 16), echo(16 * 1024, 100, 1)];
-    cases.push(Case {
-        id: "connect/c32/tcp".into(),
-        scenario: "connect",
-        args: ["--concurrency", "32", "--close", "tcp"]
-            .map(String::from)
-            .to_vec(),
-        broadcast: false,
-        threads: 1,
-    });
-    cases.push(Case {
-        id: "idle/c2000".into(),
-        scenario: "idle",
-        args: ["--connections", "2000", "--settle", "1"]
-            .map(String::from)
-            .to_vec(),
-        broadcast: false,
-        threads: 1,
-    });
-    cases
+    vec![
+        echo(16, 100, 1),
+        echo(16, 100, 16),
+        echo(16 * 1024, 100, 1),
+        connect_storm(),
+        idle(2000, 1),
+    ]
 }
 
 /// Keeps the cases whose id starts with one of the comma-separated prefixes.
