@@ -5,12 +5,10 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token};
-
 use crate::client::{Client, Incoming};
+use crate::driver::{Backend, ConnectOptions, Driver, Event};
 use crate::run::RunSync;
 use crate::stats::Recorder;
 
@@ -36,6 +34,8 @@ pub struct ConnectParams {
     pub concurrency: usize,
     /// How upgraded connections end.
     pub close: CloseMode,
+    /// Client transport.
+    pub backend: Backend,
 }
 
 struct Slot {
@@ -54,32 +54,12 @@ pub fn connect_thread(p: &ConnectParams, thread: usize, sync: &RunSync) -> Recor
     rec
 }
 
-fn open(p: &ConnectParams, poll: &Poll, token: usize, seed: u64) -> io::Result<Slot> {
-    let mut client = Client::connect(p.addr, &p.host, &p.path, seed)?;
+fn open(p: &ConnectParams, driver: &mut Driver, token: usize, seed: u64) -> io::Result<Slot> {
     // Linger 0: closing sends RST, so the client leaves no TIME_WAIT behind and
     // a long storm does not run out of ephemeral ports.
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the fd is a live socket owned by `client`; the option value is a
-    // properly sized `linger` struct on the stack.
-    unsafe {
-        libc::setsockopt(
-            client.stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
-    poll.registry().register(
-        &mut client.stream,
-        Token(token),
-        Interest::READABLE | Interest::WRITABLE,
-    )?;
+    let opts = ConnectOptions { linger_zero: true };
     Ok(Slot {
-        client,
+        client: Client::start(driver, token, p.addr, &p.host, &p.path, seed, opts)?,
         started: Instant::now(),
         upgraded: false,
     })
@@ -91,33 +71,37 @@ fn connect_inner(
     sync: &RunSync,
     rec: &mut Recorder,
 ) -> io::Result<()> {
-    let mut poll = Poll::new()?;
-    let mut events = Events::with_capacity(1024);
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut driver = Driver::new(p.backend, p.concurrency)?;
     let window = sync.wait_start();
     let mut seed = (thread as u64 + 1) << 40;
     let mut slots: Vec<Option<Slot>> = Vec::with_capacity(p.concurrency);
     for i in 0..p.concurrency {
         seed += 1;
-        slots.push(Some(open(p, &poll, i, seed)?));
+        slots.push(Some(open(p, &mut driver, i, seed)?));
     }
+    let mut finished: Vec<usize> = Vec::new();
+    let mut dirty: Vec<usize> = Vec::new();
     while Instant::now() < window.measure_to {
-        poll.poll(&mut events, Some(Duration::from_millis(20)))?;
-        let mut finished: Vec<usize> = Vec::new();
-        for ev in events.iter() {
-            let i = ev.token().0;
+        driver.poll(Some(Duration::from_millis(20)), |ev| {
+            let i = ev.token();
             let Some(slot) = slots[i].as_mut() else {
-                continue;
+                return;
             };
-            let mut failed = slot.client.flush().is_err();
+            let mut failed = false;
             let mut server_closed = false;
-            if ev.is_readable() || ev.is_read_closed() {
-                let res = slot.client.read_ready(&mut buf, |m| {
-                    if let Incoming::Close(_) = m {
-                        server_closed = true;
-                    }
-                });
-                failed |= res.is_err();
+            match ev {
+                Event::Data(_, bytes) => {
+                    let res = slot.client.on_bytes(bytes, |m| {
+                        if let Incoming::Close(_) = m {
+                            server_closed = true;
+                        }
+                    });
+                    failed |= res.is_err();
+                }
+                Event::Sent(_) => {}
+                // EOF ends the connection; an error is a failure.
+                Event::Closed(_, None) => slot.client.closed = true,
+                Event::Closed(_, Some(_)) => failed = true,
             }
             if slot.client.open && !slot.upgraded {
                 slot.upgraded = true;
@@ -127,10 +111,7 @@ fn connect_inner(
                 }
                 match p.close {
                     CloseMode::Tcp => finished.push(i),
-                    CloseMode::Ws => {
-                        slot.client.queue_close();
-                        failed |= slot.client.flush().is_err();
-                    }
+                    CloseMode::Ws => slot.client.queue_close(),
                 }
             }
             if server_closed || (slot.client.closed && slot.upgraded) {
@@ -140,17 +121,30 @@ fn connect_inner(
                     rec.errors += 1;
                 }
                 finished.push(i);
+            } else if slot.client.pending() > 0 {
+                dirty.push(i);
+            }
+        })?;
+        for i in dirty.drain(..) {
+            let Some(slot) = slots[i].as_mut() else {
+                continue;
+            };
+            if !finished.contains(&i) && slot.client.flush(&mut driver).is_err() {
+                if window.contains(Instant::now()) {
+                    rec.errors += 1;
+                }
+                finished.push(i);
             }
         }
         finished.sort_unstable();
         finished.dedup();
-        for i in finished {
-            if let Some(mut old) = slots[i].take() {
-                let _ = poll.registry().deregister(&mut old.client.stream);
+        for i in finished.drain(..) {
+            if slots[i].take().is_some() {
+                driver.close(i);
             }
             if Instant::now() < window.measure_to {
                 seed += 1;
-                slots[i] = Some(open(p, &poll, i, seed)?);
+                slots[i] = Some(open(p, &mut driver, i, seed)?);
             }
         }
     }

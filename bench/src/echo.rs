@@ -9,10 +9,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token};
 use ringws_codec::OpCode;
 
-use crate::client::{Client, Incoming};
+use crate::client::{pump, Client, Incoming};
+use crate::driver::{Backend, ConnectOptions, Driver, Event};
 use crate::payload;
 use crate::run::{RunSync, Window};
 use crate::stats::Recorder;
@@ -36,6 +36,8 @@ pub struct EchoParams {
     pub rate: Option<f64>,
     /// Total threads (to split the rate).
     pub threads: usize,
+    /// Client transport.
+    pub backend: Backend,
 }
 
 struct Conn {
@@ -46,6 +48,12 @@ struct Conn {
     next_recv: u64,
     /// Open loop: when the next message is due.
     due: Instant,
+}
+
+impl AsMut<Client> for Conn {
+    fn as_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
 }
 
 /// How long a thread waits for its connections' handshakes before giving up on them.
@@ -73,8 +81,7 @@ fn echo_inner(
     sync: &RunSync,
     rec: &mut Recorder,
 ) -> io::Result<()> {
-    let mut poll = Poll::new()?;
-    let mut events = Events::with_capacity(1024);
+    let mut driver = Driver::new(p.backend, n)?;
     let opcode = if p.binary {
         OpCode::Binary
     } else {
@@ -85,11 +92,14 @@ fn echo_inner(
     for i in 0..n {
         let seed =
             ((thread as u64) << 32) ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xDEAD_BEEF;
-        let mut client = Client::connect(p.addr, &p.host, &p.path, seed)?;
-        poll.registry().register(
-            &mut client.stream,
-            Token(i),
-            Interest::READABLE | Interest::WRITABLE,
+        let client = Client::start(
+            &mut driver,
+            i,
+            p.addr,
+            &p.host,
+            &p.path,
+            seed,
+            ConnectOptions::default(),
         )?;
         conns.push(Conn {
             client,
@@ -101,23 +111,19 @@ fn echo_inner(
     }
     // Handshakes.
     let deadline = Instant::now() + CONNECT_TIMEOUT;
-    let mut buf = vec![0u8; 256 * 1024];
     let mut scratch = Vec::new();
+    let mut dirty: Vec<usize> = Vec::new();
     while conns.iter().any(|c| !c.client.open && !c.client.closed) {
         if Instant::now() > deadline {
             failed_connect = true;
             break;
         }
-        poll.poll(&mut events, Some(Duration::from_millis(100)))?;
-        for ev in events.iter() {
-            let c = &mut conns[ev.token().0];
-            if ev.is_writable() && c.client.flush().is_err() {
-                c.client.closed = true;
-            }
-            if ev.is_readable() && c.client.read_ready(&mut buf, |_| {}).is_err() {
-                c.client.closed = true;
-            }
-        }
+        pump(
+            &mut driver,
+            Duration::from_millis(100),
+            &mut conns,
+            &mut dirty,
+        )?;
     }
     let broken = conns
         .iter()
@@ -143,7 +149,7 @@ fn echo_inner(
                 for _ in 0..p.depth {
                     send_next(c, opcode, p.size, now, &mut scratch, &window, rec);
                 }
-                let _ = c.client.flush();
+                let _ = c.client.flush(&mut driver);
             }
             Some(iv) => {
                 // Spread the connections' first sends over one interval.
@@ -152,7 +158,6 @@ fn echo_inner(
             }
         }
     }
-    let mut dirty: Vec<usize> = Vec::new();
     loop {
         let now = Instant::now();
         if now >= window.measure_to {
@@ -162,54 +167,61 @@ fn echo_inner(
         if let Some(Reverse((due, _))) = schedule.peek() {
             timeout = timeout.min(due.saturating_duration_since(now));
         }
-        poll.poll(&mut events, Some(timeout))?;
-        for ev in events.iter() {
-            let i = ev.token().0;
+        driver.poll(Some(timeout), |ev| {
+            let i = ev.token();
             let c = &mut conns[i];
             if c.client.closed {
-                continue;
+                return;
             }
-            if ev.is_readable() {
-                let mut got: u32 = 0;
-                let mut bad: u32 = 0;
-                let mut closed = false;
-                let t = Instant::now();
-                let (inflight, next_recv) = (&mut c.inflight, &mut c.next_recv);
-                let res = c.client.read_ready(&mut buf, |m| match m {
-                    Incoming::Message(data) => {
-                        payload::fill(*next_recv, p.size, &mut scratch);
-                        if data != scratch.as_slice() {
-                            bad += 1;
-                        }
-                        *next_recv += 1;
-                        let sent = inflight.pop_front().unwrap_or(t);
-                        if window.contains(t) {
-                            rec.record(t.duration_since(sent).as_nanos() as u64);
-                            rec.bytes_in += data.len() as u64;
-                        }
-                        got += 1;
-                    }
-                    Incoming::Pong(_) => {}
-                    Incoming::Close(_) => closed = true,
-                });
-                if window.contains(t) {
-                    rec.mismatches += u64::from(bad);
-                }
-                if res.is_err() || closed || c.client.closed {
+            match ev {
+                Event::Sent(_) => {}
+                Event::Closed(..) => {
                     rec.errors += 1;
                     c.client.closed = true;
-                    continue;
+                    return;
                 }
-                if per_conn_interval.is_none() && t < window.measure_to {
-                    for _ in 0..got {
-                        send_next(c, opcode, p.size, t, &mut scratch, &window, rec);
+                Event::Data(_, bytes) => {
+                    let mut got: u32 = 0;
+                    let mut bad: u32 = 0;
+                    let mut closed = false;
+                    let t = Instant::now();
+                    let (inflight, next_recv) = (&mut c.inflight, &mut c.next_recv);
+                    let res = c.client.on_bytes(bytes, |m| match m {
+                        Incoming::Message(data) => {
+                            payload::fill(*next_recv, p.size, &mut scratch);
+                            if data != scratch.as_slice() {
+                                bad += 1;
+                            }
+                            *next_recv += 1;
+                            let sent = inflight.pop_front().unwrap_or(t);
+                            if window.contains(t) {
+                                rec.record(t.duration_since(sent).as_nanos() as u64);
+                                rec.bytes_in += data.len() as u64;
+                            }
+                            got += 1;
+                        }
+                        Incoming::Pong(_) => {}
+                        Incoming::Close(_) => closed = true,
+                    });
+                    if window.contains(t) {
+                        rec.mismatches += u64::from(bad);
+                    }
+                    if res.is_err() || closed || c.client.closed {
+                        rec.errors += 1;
+                        c.client.closed = true;
+                        return;
+                    }
+                    if per_conn_interval.is_none() && t < window.measure_to {
+                        for _ in 0..got {
+                            send_next(c, opcode, p.size, t, &mut scratch, &window, &mut *rec);
+                        }
                     }
                 }
             }
             if c.client.pending() > 0 {
                 dirty.push(i);
             }
-        }
+        })?;
         // Open loop: send what is due, stamped with the intended time.
         let now = Instant::now();
         while let Some(&Reverse((due, i))) = schedule.peek() {
@@ -229,18 +241,13 @@ fn echo_inner(
         }
         for i in dirty.drain(..) {
             let c = &mut conns[i];
-            if !c.client.closed && c.client.flush().is_err() {
+            if !c.client.closed && c.client.flush(&mut driver).is_err() {
                 rec.errors += 1;
                 c.client.closed = true;
             }
         }
     }
-    close_all(
-        &mut poll,
-        &mut events,
-        conns.iter_mut().map(|c| &mut c.client),
-        &mut buf,
-    )
+    close_all(&mut driver, &mut conns)
 }
 
 fn send_next(
@@ -262,30 +269,18 @@ fn send_next(
 }
 
 /// Sends a close to every open connection and waits (bounded) for the servers' closes.
-pub fn close_all<'a>(
-    poll: &mut Poll,
-    events: &mut Events,
-    clients: impl Iterator<Item = &'a mut Client>,
-    buf: &mut [u8],
-) -> io::Result<()> {
-    let mut open: Vec<&mut Client> = clients.filter(|c| !c.closed).collect();
-    for c in open.iter_mut() {
+/// `clients[token]` is connection `token` of `driver`.
+pub fn close_all<C: AsMut<Client>>(driver: &mut Driver, clients: &mut [C]) -> io::Result<()> {
+    for c in clients.iter_mut().map(AsMut::as_mut).filter(|c| !c.closed) {
         c.queue_close();
-        if c.flush().is_err() {
+        if c.flush(driver).is_err() {
             c.closed = true;
         }
     }
     let deadline = Instant::now() + CLOSE_GRACE;
-    while open.iter().any(|c| !c.closed) && Instant::now() < deadline {
-        // Any readiness wakes us; then every still-open socket is read (nonblocking),
-        // which is simpler than mapping tokens back through the filtered list.
-        poll.poll(events, Some(Duration::from_millis(50)))?;
-        for c in open.iter_mut().filter(|c| !c.closed) {
-            if c.read_ready(buf, |_| {}).is_err() {
-                c.closed = true;
-            }
-            let _ = c.flush();
-        }
+    let mut dirty = Vec::new();
+    while clients.iter_mut().any(|c| !c.as_mut().closed) && Instant::now() < deadline {
+        pump(driver, Duration::from_millis(50), clients, &mut dirty)?;
     }
     Ok(())
 }

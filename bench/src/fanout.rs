@@ -11,10 +11,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token};
 use ringws_codec::OpCode;
 
-use crate::client::{Client, Incoming};
+use crate::client::{pump, Client, Incoming};
+use crate::driver::{Backend, ConnectOptions, Driver, Event};
 use crate::echo::close_all;
 use crate::run::RunSync;
 use crate::stats::Recorder;
@@ -32,6 +32,8 @@ pub struct FanoutParams {
     pub size: usize,
     /// Publishes per second.
     pub rate: f64,
+    /// Client transport.
+    pub backend: Backend,
 }
 
 /// Runs `subscribers` connections on this thread; thread 0's first connection also publishes.
@@ -56,33 +58,28 @@ fn fanout_inner(
     sync: &RunSync,
     rec: &mut Recorder,
 ) -> io::Result<()> {
-    let mut poll = Poll::new()?;
-    let mut events = Events::with_capacity(1024);
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut driver = Driver::new(p.backend, n)?;
     let mut clients = Vec::with_capacity(n);
     for i in 0..n {
-        let mut c = Client::connect(
+        clients.push(Client::start(
+            &mut driver,
+            i,
             p.addr,
             &p.host,
             &p.path,
             ((thread as u64) << 32) + i as u64 + 7,
-        )?;
-        poll.registry().register(
-            &mut c.stream,
-            Token(i),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        clients.push(c);
+            ConnectOptions::default(),
+        )?);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut dirty = Vec::new();
     while clients.iter().any(|c| !c.open && !c.closed) && Instant::now() < deadline {
-        poll.poll(&mut events, Some(Duration::from_millis(50)))?;
-        for ev in events.iter() {
-            let c = &mut clients[ev.token().0];
-            if c.flush().is_err() || c.read_ready(&mut buf, |_| {}).is_err() {
-                c.closed = true;
-            }
-        }
+        pump(
+            &mut driver,
+            Duration::from_millis(50),
+            &mut clients,
+            &mut dirty,
+        )?;
     }
     rec.errors += clients.iter().filter(|c| !c.open || c.closed).count() as u64;
     let window = sync.wait_start();
@@ -97,15 +94,29 @@ fn fanout_inner(
         } else {
             window.measure_to - now
         };
-        poll.poll(&mut events, Some(timeout.min(Duration::from_millis(100))))?;
-        for ev in events.iter() {
-            let c = &mut clients[ev.token().0];
-            if c.closed || !ev.is_readable() {
-                continue;
+        driver.poll(Some(timeout.min(Duration::from_millis(100))), |ev| {
+            let i = ev.token();
+            let c = &mut clients[i];
+            if c.closed {
+                return;
             }
+            let bytes = match ev {
+                Event::Data(_, bytes) => bytes,
+                Event::Sent(_) => {
+                    if c.pending() > 0 {
+                        dirty.push(i);
+                    }
+                    return;
+                }
+                Event::Closed(..) => {
+                    rec.errors += 1;
+                    c.closed = true;
+                    return;
+                }
+            };
             let t = Instant::now();
             let mut bad = 0u64;
-            let res = c.read_ready(&mut buf, |m| {
+            let res = c.on_bytes(bytes, |m| {
                 if let Incoming::Message(data) = m {
                     let sent = data
                         .get(..16)
@@ -127,6 +138,16 @@ fn fanout_inner(
             if res.is_err() || c.closed {
                 rec.errors += 1;
                 c.closed = true;
+            } else if c.pending() > 0 {
+                // Pongs.
+                dirty.push(i);
+            }
+        })?;
+        for i in dirty.drain(..) {
+            let c = &mut clients[i];
+            if !c.closed && c.flush(&mut driver).is_err() {
+                rec.errors += 1;
+                c.closed = true;
             }
         }
         if publisher && !clients[0].closed {
@@ -140,11 +161,11 @@ fn fanout_inner(
                 }
                 next_pub += interval;
             }
-            if clients[0].flush().is_err() {
+            if clients[0].flush(&mut driver).is_err() {
                 rec.errors += 1;
                 clients[0].closed = true;
             }
         }
     }
-    close_all(&mut poll, &mut events, clients.iter_mut(), &mut buf)
+    close_all(&mut driver, &mut clients)
 }

@@ -5,9 +5,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token};
-
-use crate::client::Client;
+use crate::client::{pump, Client};
+use crate::driver::{Backend, ConnectOptions, Driver};
 use crate::echo::close_all;
 
 /// Parameters of an idle-memory run.
@@ -23,15 +22,16 @@ pub struct IdleParams {
     pub connections: usize,
     /// How long to let them sit before sampling the server.
     pub settle: Duration,
+    /// Client transport.
+    pub backend: Backend,
 }
 
 /// Opens the connections, waits `settle`, calls `sample` (which reads the
 /// server's RSS), then closes them. Returns how many opened.
 pub fn idle_run(p: &IdleParams, mut sample: impl FnMut()) -> io::Result<usize> {
-    let mut poll = Poll::new()?;
-    let mut events = Events::with_capacity(4096);
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut driver = Driver::new(p.backend, p.connections)?;
     let mut clients = Vec::with_capacity(p.connections);
+    let mut dirty = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     // Open in batches so the listen backlog never overflows.
     let batch = 256;
@@ -39,30 +39,31 @@ pub fn idle_run(p: &IdleParams, mut sample: impl FnMut()) -> io::Result<usize> {
     while opened < p.connections && Instant::now() < deadline {
         let upto = (opened + batch).min(p.connections);
         for i in opened..upto {
-            let mut c = Client::connect(p.addr, &p.host, &p.path, i as u64 + 1)?;
-            poll.registry().register(
-                &mut c.stream,
-                Token(i),
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
-            clients.push(c);
+            clients.push(Client::start(
+                &mut driver,
+                i,
+                p.addr,
+                &p.host,
+                &p.path,
+                i as u64 + 1,
+                ConnectOptions::default(),
+            )?);
         }
         while clients[opened..upto].iter().any(|c| !c.open && !c.closed)
             && Instant::now() < deadline
         {
-            poll.poll(&mut events, Some(Duration::from_millis(50)))?;
-            for ev in events.iter() {
-                let c = &mut clients[ev.token().0];
-                if c.flush().is_err() || c.read_ready(&mut buf, |_| {}).is_err() {
-                    c.closed = true;
-                }
-            }
+            pump(
+                &mut driver,
+                Duration::from_millis(50),
+                &mut clients,
+                &mut dirty,
+            )?;
         }
         opened = upto;
     }
     let ok = clients.iter().filter(|c| c.open && !c.closed).count();
     std::thread::sleep(p.settle);
     sample();
-    close_all(&mut poll, &mut events, clients.iter_mut(), &mut buf)?;
+    close_all(&mut driver, &mut clients)?;
     Ok(ok)
 }

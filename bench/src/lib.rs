@@ -6,13 +6,14 @@
 //! its memory per connection, read from `/proc`. Every echo is checked byte for
 //! byte. The client uses the ringws codec for framing and the handshake.
 //!
-//! Client threads run mio (epoll) event loops, one per thread, many
-//! connections each. An io_uring client is not built yet (see the bench issue).
+//! Client threads each run one transport (`driver`): io_uring by default,
+//! mio (epoll) as the fallback (`--client-backend`), many connections each.
 #![deny(missing_docs)]
 
 pub mod client;
 pub mod compare;
 pub mod connect;
+pub mod driver;
 pub mod echo;
 pub mod fanout;
 pub mod idle;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ringws_bench::connect::{connect_thread, CloseMode, ConnectParams};
+use ringws_bench::driver::{self, Backend, ClientBackend};
 use ringws_bench::echo::{echo_thread, EchoParams};
 use ringws_bench::fanout::{fanout_thread, FanoutParams};
 use ringws_bench::idle::{idle_run, IdleParams};
@@ -43,6 +44,16 @@ struct Common {
     /// Write the JSON report here (else print it after the table).
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Client transport: io_uring if the kernel allows (auto), or forced.
+    #[arg(long, value_enum, default_value_t = ClientBackend::Auto)]
+    client_backend: ClientBackend,
+}
+
+impl Common {
+    /// The client transport that will run (auto resolved once, here).
+    fn backend(&self) -> Backend {
+        driver::resolve(self.client_backend).unwrap_or_else(|e| die(&e))
+    }
 }
 
 #[derive(Subcommand)]
@@ -142,6 +153,7 @@ fn main() {
                 binary,
                 rate,
                 threads,
+                backend: common.backend(),
             };
             let (rec, cost) = run_threads(
                 threads,
@@ -150,7 +162,7 @@ fn main() {
                 common.server_pid,
                 |i, sync| echo_thread(&p, i, share(connections, threads, i), sync),
             );
-            let params = json!({"connections": connections, "size": size, "depth": depth, "rate": rate, "binary": binary, "threads": threads});
+            let params = json!({"connections": connections, "size": size, "depth": depth, "rate": rate, "binary": binary, "threads": threads, "client_backend": p.backend.name()});
             (
                 Report::new(
                     "echo",
@@ -179,6 +191,7 @@ fn main() {
                 path,
                 size: size.max(16),
                 rate,
+                backend: common.backend(),
             };
             let (rec, cost) = run_threads(
                 threads,
@@ -187,7 +200,7 @@ fn main() {
                 common.server_pid,
                 |i, sync| fanout_thread(&p, i, share(subscribers, threads, i), sync),
             );
-            let params = json!({"subscribers": subscribers, "size": size.max(16), "rate": rate, "threads": threads});
+            let params = json!({"subscribers": subscribers, "size": size.max(16), "rate": rate, "threads": threads, "client_backend": p.backend.name()});
             (
                 Report::new(
                     "fanout",
@@ -214,6 +227,7 @@ fn main() {
                 path,
                 concurrency: concurrency.max(1),
                 close,
+                backend: common.backend(),
             };
             let (rec, cost) = run_threads(
                 common.threads.max(1),
@@ -222,8 +236,7 @@ fn main() {
                 common.server_pid,
                 |i, sync| connect_thread(&p, i, sync),
             );
-            let params =
-                json!({"concurrency": concurrency, "close": close, "threads": common.threads});
+            let params = json!({"concurrency": concurrency, "close": close, "threads": common.threads, "client_backend": p.backend.name()});
             (
                 Report::new(
                     "connect",
@@ -250,6 +263,7 @@ fn main() {
                 path,
                 connections,
                 settle: secs(settle),
+                backend: common.backend(),
             };
             let pid = common.server_pid;
             let mut cost = ServerCost {
@@ -263,7 +277,7 @@ fn main() {
             let mut rec = Recorder::default();
             rec.completed = opened as u64;
             rec.errors = (connections - opened) as u64;
-            let params = json!({"connections": connections, "settle_s": settle});
+            let params = json!({"connections": connections, "settle_s": settle, "client_backend": p.backend.name()});
             let mut report = Report::new(
                 "idle",
                 &common.label,
