@@ -61,6 +61,10 @@ struct Cli {
     /// Markdown file whose generated section gets the tables (skipped if empty).
     #[arg(long, default_value = "docs/benchmarks.md")]
     docs: PathBuf,
+    /// Run nothing: recompute the medians of a recorded results file (with
+    /// today's validity rules) and rewrite its charts and tables.
+    #[arg(long)]
+    from_json: Option<PathBuf>,
 }
 
 fn read_trim(path: &str) -> String {
@@ -127,8 +131,54 @@ fn run_bench(
     serde_json::from_str::<Report>(&text).map_err(|e| format!("unreadable report: {e}"))
 }
 
+/// Rewrites charts and tables from a recorded results file.
+fn rerender(cli: &Cli, path: &PathBuf) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut comparison: Comparison =
+        serde_json::from_str(&text).expect("a ringws-compare results file");
+    // Files written before servers were restarted per run carry each run's
+    // RSS from a server that already held the previous run's memory: only
+    // the first run of an idle case started from a fresh baseline.
+    let per_run = comparison.settings.get("restart").and_then(|v| v.as_str()) == Some("per-run");
+    for case in &mut comparison.cases {
+        for result in case.servers.values_mut() {
+            let runs: &[Report] = if case.scenario == "idle" && !per_run {
+                &result.runs[..result.runs.len().min(1)]
+            } else {
+                &result.runs
+            };
+            result.median = figures(runs);
+        }
+    }
+    std::fs::write(
+        path,
+        serde_json::to_string_pretty(&comparison).expect("serialize") + "\n",
+    )
+    .expect("write results");
+    write_outputs(cli, &comparison);
+}
+
+/// Charts next to the results file, and the generated section of the docs.
+fn write_outputs(cli: &Cli, comparison: &Comparison) {
+    let stem = format!("{}-{}", comparison.date, comparison.host);
+    match charts::write_all(comparison, &cli.out.join(&stem)) {
+        Ok(files) => files.iter().for_each(|f| eprintln!("wrote {f}")),
+        Err(e) => eprintln!("charts: {e}"),
+    }
+    let section = markdown::render(comparison);
+    if !cli.docs.as_os_str().is_empty() {
+        let doc = std::fs::read_to_string(&cli.docs).unwrap_or_else(|_| "# Benchmarks\n".into());
+        std::fs::write(&cli.docs, markdown::splice(&doc, &section)).expect("write docs");
+        eprintln!("updated {}", cli.docs.display());
+    }
+    print!("{section}");
+}
+
 fn main() {
     let cli = Cli::parse();
+    if let Some(path) = &cli.from_json {
+        return rerender(&cli, path);
+    }
     let started = Instant::now();
     let wanted: Vec<&str> = cli.servers.split(',').map(str::trim).collect();
     let servers: Vec<ServerSpec> = ServerSpec::standard(&cli.bin_dir)
@@ -214,6 +264,7 @@ fn main() {
             "server_cpus": cli.server_cpus, "client_cpus": cli.client_cpus, "fifo": cli.fifo,
             "matrix": if cli.quick { "quick" } else { "standard" }, "cases_filter": cli.cases,
             "elapsed_s": started.elapsed().as_secs_f64().round(),
+            "restart": "per-run",
         }),
         server_names: servers.iter().map(|s| s.name.clone()).collect(),
         ringws_servers: servers
@@ -232,16 +283,6 @@ fn main() {
     )
     .expect("write results");
     eprintln!("wrote {}", json_path.display());
-    match charts::write_all(&comparison, &cli.out.join(&stem)) {
-        Ok(files) => files.iter().for_each(|f| eprintln!("wrote {f}")),
-        Err(e) => eprintln!("charts: {e}"),
-    }
-    let section = markdown::render(&comparison);
-    if !cli.docs.as_os_str().is_empty() {
-        let doc = std::fs::read_to_string(&cli.docs).unwrap_or_else(|_| "# Benchmarks\n".into());
-        std::fs::write(&cli.docs, markdown::splice(&doc, &section)).expect("write docs");
-        eprintln!("updated {}", cli.docs.display());
-    }
-    print!("{section}");
+    write_outputs(&cli, &comparison);
     eprintln!("total {:.0} s", started.elapsed().as_secs_f64());
 }

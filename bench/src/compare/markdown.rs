@@ -67,6 +67,17 @@ pub fn render(c: &Comparison) -> String {
          ratios compare servers measured in the same run. Raw data: `perf/results/{}-{}.json`.\n",
         c.date, c.host, c.cpu, c.kernel, c.settings, c.date, c.host
     );
+    let _ = writeln!(
+        s,
+        "A zero server-CPU reading for a run that completed work is a failed reading and is left \
+         out of the median (the figure is then the median of the valid runs).{}\n",
+        if c.settings.get("restart").and_then(|v| v.as_str()) == Some("per-run") {
+            ""
+        } else {
+            " Servers were restarted per case, not per run, in this file: idle memory uses each \
+             server's first run only (the only one that started from a fresh baseline)."
+        }
+    );
     let reference = c.ringws_servers.first().cloned();
     let others: Vec<&String> = c
         .server_names

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::report::Report;
 
 /// The figures of one (case, server) pair: the median of its runs.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Figures {
     /// Operations per second.
     pub per_second: f64,
@@ -24,7 +24,7 @@ pub struct Figures {
 }
 
 /// All runs of one server on one case.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ServerResult {
     /// The median figures.
     pub median: Figures,
@@ -35,7 +35,7 @@ pub struct ServerResult {
 }
 
 /// One case with every server's results.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CaseResult {
     /// Case id.
     pub id: String,
@@ -46,7 +46,7 @@ pub struct CaseResult {
 }
 
 /// The whole comparison, as written to `perf/results/<date>-<host>.json`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Comparison {
     /// UTC date of the run.
     pub date: String,
@@ -81,12 +81,23 @@ pub fn median(mut xs: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// A run's server CPU per operation, if the reading is valid: zero CPU for a
+/// run that completed work is a failed reading (a stale CPU counter), not a
+/// free server, and is left out of the median.
+fn valid_cpu_per_op(r: &Report) -> Option<f64> {
+    let sv = r.server.as_ref()?;
+    if r.completed > 0 && sv.cpu_s.is_some_and(|c| c <= 0.0) {
+        return None;
+    }
+    sv.cpu_us_per_op
+}
+
 /// The median figures of a set of runs.
 pub fn figures(runs: &[Report]) -> Figures {
     let m = |f: &dyn Fn(&Report) -> Option<f64>| median(runs.iter().filter_map(f).collect());
     Figures {
         per_second: m(&|r| Some(r.per_second)).unwrap_or(0.0),
-        cpu_us_per_op: m(&|r| r.server.as_ref()?.cpu_us_per_op),
+        cpu_us_per_op: m(&valid_cpu_per_op),
         p50_us: m(&|r| Some(r.latency_us.p50)).unwrap_or(0.0),
         p99_us: m(&|r| Some(r.latency_us.p99)).unwrap_or(0.0),
         rss_per_connection: m(&|r| r.server.as_ref()?.rss_per_connection),
