@@ -12,6 +12,11 @@
 //! shared between threads. [`ServerHandle`] talks to workers through their
 //! inboxes.
 //!
+//! Backpressure reaches the peer: a connection whose send queue is at its
+//! limit ([`Builder::send_buffer_limit`]) is not read from until the queue
+//! drains, so TCP flow control slows a client that sends faster than it
+//! reads (see [`SendStatus`]).
+//!
 //! ```no_run
 //! use ringws::{Accept, Conn, Handler, Message, Reject, Request, Server};
 //!

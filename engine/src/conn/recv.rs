@@ -59,33 +59,37 @@ impl Rx {
     }
 
     /// Process `data`, calling `f` per event until it returns `false` or
-    /// the data is used up.
+    /// the data is used up. Returns how many bytes at the end of `data`
+    /// were not processed (non-zero only when `f` stopped early; they were
+    /// not touched, so they can be fed later).
     pub(crate) fn feed(
         &mut self,
         cfg: &RxConfig,
         data: &mut [u8],
         f: impl FnMut(RxEvent<'_>) -> bool,
-    ) {
+    ) -> usize {
         match &mut self.0 {
             Some(rx) => {
-                Self::run(rx, data, f);
+                let rest = Self::run(rx, data, f);
                 // A finished receiver (close or error seen) is kept: a fresh
                 // one would accept frames again.
                 if rx.is_idle() && !rx.is_finished() {
                     self.0 = None;
                 }
+                rest
             }
             None => {
                 let mut rx = Receiver::new(config(cfg));
-                Self::run(&mut rx, data, f);
+                let rest = Self::run(&mut rx, data, f);
                 if !rx.is_idle() || rx.is_finished() {
                     self.0 = Some(Box::new(rx));
                 }
+                rest
             }
         }
     }
 
-    fn run(rx: &mut Receiver, data: &mut [u8], mut f: impl FnMut(RxEvent<'_>) -> bool) {
+    fn run(rx: &mut Receiver, data: &mut [u8], mut f: impl FnMut(RxEvent<'_>) -> bool) -> usize {
         let mut feed = rx.feed(data);
         while let Some(ev) = feed.next_event() {
             let go = match ev {
@@ -106,5 +110,6 @@ impl Rx {
                 break;
             }
         }
+        feed.unprocessed()
     }
 }

@@ -3,7 +3,7 @@
 
 use std::os::fd::RawFd;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use ringws_codec::{
     reject_response, write_accept_response, CloseCode, HandshakeConfig, HandshakeStatus, OpCode,
     ServerHandshake,
@@ -41,6 +41,12 @@ impl Flags {
     pub(crate) const SUBSCRIBED: u16 = 1 << 9;
     /// The socket was shut down to abort a send stuck in flight.
     pub(crate) const ABORTED: u16 = 1 << 10;
+    /// Reading is paused for backpressure: `pause_recv` was issued, and the
+    /// receive is re-armed (this flag cleared) once the queue drains.
+    pub(crate) const RECV_PAUSED: u16 = 1 << 11;
+    /// The peer ended the stream (or the socket failed) while reading was
+    /// paused: acted on once the held bytes are processed.
+    pub(crate) const PEER_ENDED: u16 = 1 << 12;
 
     pub(crate) fn has(self, f: u16) -> bool {
         self.0 & f != 0
@@ -69,6 +75,11 @@ pub(crate) struct ConnCore {
     /// The deadline of this connection's live timer-heap entry (`u64::MAX`
     /// if none).
     pub(crate) timer_at: u64,
+    /// Received bytes not processed yet because the connection reached its
+    /// send-buffer limit: what the kernel delivered before the paused
+    /// receive stopped, kept in arrival order and processed before anything
+    /// newer. Empty, with no heap, otherwise.
+    pub(crate) held: BytesMut,
 }
 
 /// Pooled sending states kept per worker (each about 1.1 KiB plus at most
@@ -273,6 +284,7 @@ impl<S> Connection<S> {
             last_rx_ms: ctx.now_ms,
             deadline_ms: u64::MAX,
             timer_at: u64::MAX,
+            held: BytesMut::new(),
         };
         core.set_deadline(ctx, ctx.now_ms + ctx.limits.handshake_timeout_ms);
         Self {
@@ -284,6 +296,20 @@ impl<S> Connection<S> {
     /// Whether messages can be sent to it (for `send_to`/broadcast).
     pub(crate) fn is_open(&self) -> bool {
         matches!(self.phase, Phase::Open { .. })
+    }
+
+    /// Whether reading must wait: the connection is open and its buffered
+    /// amount is at or above the send-buffer limit, so a message delivered
+    /// now could only be answered with [`SendStatus::Dropped`].
+    pub(crate) fn rx_blocked(&self, ctx: &WorkerCtx) -> bool {
+        matches!(self.phase, Phase::Open { .. })
+            && !self.core.flags.has(Flags::CLOSE_SENT)
+            && self.core.buffered_amount() >= ctx.limits.send_buffer_limit
+    }
+
+    /// Whether the receive should be paused (blocked, or bytes held).
+    pub(crate) fn wants_pause(&self, ctx: &WorkerCtx) -> bool {
+        !self.core.held.is_empty() || self.rx_blocked(ctx)
     }
 
     /// Bytes arrived.
@@ -301,8 +327,42 @@ impl<S> Connection<S> {
                 let status = hs.feed(data);
                 self.after_handshake(status, data, h, ctx);
             }
-            Phase::Open { .. } | Phase::Closing { .. } => self.feed_frames(data, h, ctx),
+            Phase::Open { .. } | Phase::Closing { .. } => self.deliver(data, h, ctx),
             Phase::Closed => {}
+        }
+    }
+
+    /// Process frames; while bytes are held or the connection is over its
+    /// limit, hold these too (behind the others), and hold what is left
+    /// when processing stops at the limit.
+    fn deliver<H: Handler<State = S>>(&mut self, data: &mut [u8], h: &H, ctx: &mut WorkerCtx) {
+        if self.wants_pause(ctx) {
+            self.core.held.extend_from_slice(data);
+            return;
+        }
+        let rest = self.feed_frames(data, h, ctx);
+        if rest > 0 {
+            self.core.held.extend_from_slice(&data[data.len() - rest..]);
+        }
+    }
+
+    /// Process held bytes while the connection is below its limit (the
+    /// worker calls this whenever it settles a connection).
+    pub(crate) fn process_held<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+        if self.core.held.is_empty() || self.rx_blocked(ctx) {
+            return;
+        }
+        let mut held = std::mem::take(&mut self.core.held);
+        let rest = match self.phase {
+            Phase::Open { .. } | Phase::Closing { .. } => self.feed_frames(&mut held, h, ctx),
+            // Closed: nothing reads them any more.
+            Phase::Handshaking(_) | Phase::Closed => 0,
+        };
+        if rest > 0 {
+            // Stopped at the limit again; the rest waits (dropping the
+            // processed front is O(1)).
+            held.advance(held.len() - rest);
+            self.core.held = held;
         }
     }
 
@@ -352,7 +412,7 @@ impl<S> Connection<S> {
                             }
                             self.after_callback(h, ctx);
                             if consumed < data.len() && matches!(self.phase, Phase::Open { .. }) {
-                                self.feed_frames(&mut data[consumed..], h, ctx);
+                                self.deliver(&mut data[consumed..], h, ctx);
                             }
                         }
                         Err(e) => {
@@ -387,18 +447,28 @@ impl<S> Connection<S> {
         self.core.finish(ctx);
     }
 
-    fn feed_frames<H: Handler<State = S>>(&mut self, data: &mut [u8], h: &H, ctx: &mut WorkerCtx) {
+    /// Process frames; returns how many bytes at the end of `data` were
+    /// left unprocessed because the connection reached its send-buffer
+    /// limit (to be held and fed later).
+    fn feed_frames<H: Handler<State = S>>(
+        &mut self,
+        data: &mut [u8],
+        h: &H,
+        ctx: &mut WorkerCtx,
+    ) -> usize {
         let id = self.core.id(ctx);
         let Connection { core, phase } = self;
         let (user, rx, closing) = match phase {
             Phase::Open { user, rx } => (user, rx, false),
             Phase::Closing { user, rx } => (user, rx, true),
-            _ => return,
+            _ => return 0,
         };
         // What ended the connection, if anything: (code, reason, echo close).
         let mut end: Option<(CloseCode, String, bool)> = None;
+        let mut at_limit = false;
         let cfg = ctx.rx;
-        rx.feed(&cfg, data, |ev| {
+        let limit = ctx.limits.send_buffer_limit;
+        let rest = rx.feed(&cfg, data, |ev| {
             match ev {
                 RxEvent::Message(m) => {
                     ctx.stats.msgs_in += 1;
@@ -438,12 +508,24 @@ impl<S> Connection<S> {
                     return false;
                 }
             }
+            // Backpressure: at the limit, the next message could only be
+            // dropped. Stop here; the rest is processed once the queue
+            // drains (pings count too: their pongs are queued).
+            if !closing && !core.flags.has(Flags::CLOSE_SENT) && core.buffered_amount() >= limit {
+                at_limit = true;
+                return false;
+            }
             true
         });
         if let Some((code, reason, _)) = end {
             self.close_now(h, ctx, code, &reason);
         } else {
             self.after_callback(h, ctx);
+        }
+        if at_limit {
+            rest
+        } else {
+            0
         }
     }
 

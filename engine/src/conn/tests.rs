@@ -331,3 +331,52 @@ fn close_codes_not_allowed_on_the_wire_become_1000() {
         assert_eq!(ev, [format!("Close(Some(({sent}, \"r\")))")], "code {code}");
     }
 }
+
+#[test]
+fn at_the_send_limit_input_is_held_in_order_not_dropped() {
+    // Regression (bench: pipelined 1 MiB echoes went missing): over the
+    // limit the handler's echo was dropped while input kept being processed.
+    let h = Arc::new(Log::default());
+    let mut ctx = ctx();
+    ctx.limits.send_buffer_limit = 20;
+    let (mut c, mut rx) = open(&h, &mut ctx);
+    let msgs: Vec<String> = (0..6).map(|i| format!("message {i:02}")).collect();
+    let mut input = Vec::new();
+    for m in &msgs {
+        input.extend(frame(OpCode::Text, true, m.as_bytes()));
+    }
+    // A ping, then half of a last frame: held bytes need not end on a frame.
+    input.extend(frame(OpCode::Ping, true, b"p"));
+    let last = frame(OpCode::Text, true, b"last one");
+    let (first_half, second_half) = last.split_at(5);
+    input.extend(first_half);
+    c.handle_data(&mut input, &h, &mut ctx);
+    // Two echoes (12 + 12 bytes) reach the limit: the rest is held.
+    assert!(c.wants_pause(&ctx));
+    assert!(!c.core.held.is_empty());
+    // More input while paused goes behind what is held.
+    c.handle_data(&mut second_half.to_vec(), &h, &mut ctx);
+    let mut events = Vec::new();
+    let mut rounds = 0;
+    loop {
+        let mut out = take_output(&mut c, &mut ctx);
+        events.extend(client_events(&mut rx, &mut out));
+        if c.core.held.is_empty() {
+            break;
+        }
+        assert!(!c.rx_blocked(&ctx), "drained, yet blocked");
+        c.process_held(&h, &mut ctx);
+        rounds += 1;
+    }
+    assert!(rounds >= 3, "{rounds}");
+    let mut want: Vec<String> = msgs.iter().map(|m| format!("Text({m:?})")).collect();
+    want.push("Pong([112])".into());
+    want.push("Text(\"last one\")".into());
+    assert_eq!(events, want);
+    assert!(!c.wants_pause(&ctx));
+    assert_eq!(
+        c.core.held.capacity(),
+        0,
+        "held bytes keep no heap once done"
+    );
+}

@@ -25,6 +25,9 @@ struct Slot {
     fd: RawFd,
     /// A send waiting for `EPOLLOUT`.
     parked_send: Option<*const libc::msghdr>,
+    /// Reading paused (backpressure): readiness is not acted on for input
+    /// until `arm_recv`, which then reads at once (no new edge may come).
+    paused: bool,
 }
 
 /// An epoll reactor.
@@ -109,8 +112,10 @@ impl EpollReactor {
             self.slots.resize(idx + 1, None);
         }
         match &mut self.slots[idx] {
-            // Already registered: a re-arm after `Rearm` means "read again".
+            // Already registered: a re-arm after `Rearm` or a pause means
+            // "read again", until `EAGAIN` (the edge may be gone).
             Some(s) if s.token.same(token) => {
+                s.paused = false;
                 self.again.push((token, true));
                 Ok(())
             }
@@ -119,6 +124,7 @@ impl EpollReactor {
                     token,
                     fd,
                     parked_send: None,
+                    paused: false,
                 });
                 let ev = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
                 self.ctl(libc::EPOLL_CTL_ADD, fd, ev, encode(OpKind::Recv, token))
@@ -142,6 +148,32 @@ impl EpollReactor {
                     token,
                     end: RecvEnd::Error(libc::ECANCELED),
                 });
+            }
+        }
+    }
+
+    /// Stop reading but stay registered, so a parked send still gets its
+    /// `EPOLLOUT`. The final `RecvEnded` is reported by the next turn.
+    pub(crate) fn pause_recv(&mut self, token: Token, _fd: RawFd) {
+        if let Some(Some(s)) = self.slots.get_mut(token.slot as usize) {
+            if s.token.same(token) && !s.paused {
+                s.paused = true;
+                self.ready.push(Completion::RecvEnded {
+                    token,
+                    end: RecvEnd::Error(libc::ECANCELED),
+                });
+            }
+        }
+    }
+
+    /// Deregister a connection whose receive was paused (a no-op if it is
+    /// not registered any more).
+    pub(crate) fn forget_recv(&mut self, token: Token, fd: RawFd) {
+        if let Some(Some(s)) = self.slots.get(token.slot as usize) {
+            if s.token.same(token) {
+                debug_assert!(s.parked_send.is_none(), "released with a send parked");
+                self.slots[token.slot as usize] = None;
+                let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
             }
         }
     }
@@ -206,7 +238,7 @@ impl EpollReactor {
         let Some(Some(slot)) = self.slots.get(token.slot as usize).copied() else {
             return;
         };
-        if !slot.token.same(token) {
+        if !slot.token.same(token) || slot.paused {
             return;
         }
         for _ in 0..READS_PER_EVENT {

@@ -16,8 +16,15 @@
 //! - A receive that ends with [`RecvEnd::Rearm`] must be re-armed (ENOBUFS
 //!   or a multishot that stopped): nothing is lost, the data waits in the
 //!   socket.
-//! - After [`Reactor::stop_recv`] the shard still waits for the receive's
-//!   final [`Completion::RecvEnded`] before it forgets the connection.
+//! - After [`Reactor::stop_recv`] or [`Reactor::pause_recv`] the shard
+//!   still waits for the receive's final [`Completion::RecvEnded`] before
+//!   it re-arms the receive or forgets the connection, and it handles the
+//!   [`Completion::Data`] that arrive before it (bytes the kernel already
+//!   delivered: never dropped). A paused receive is resumed with
+//!   [`Reactor::arm_recv`]; on epoll this reads at once, since the socket's
+//!   readiness edge may have passed while paused.
+//! - Before closing a connection's socket the shard calls
+//!   [`Reactor::forget_recv`].
 
 mod bufring;
 mod epoll;
@@ -107,7 +114,8 @@ impl RecvBuf {
 pub(crate) enum RecvEnd {
     /// The peer closed its side (read returned 0).
     Eof,
-    /// An error (`errno`), including `ECANCELED` after `stop_recv`.
+    /// An error (`errno`), including `ECANCELED` after `stop_recv` or
+    /// `pause_recv`.
     Error(i32),
     /// The multishot stopped (ENOBUFS, or a completion without `F_MORE`):
     /// arm it again.
@@ -202,6 +210,21 @@ impl Reactor {
     /// Ask the receive to end; a final [`Completion::RecvEnded`] follows.
     pub(crate) fn stop_recv(&mut self, token: Token, fd: RawFd) {
         dispatch!(self, r => r.stop_recv(token, fd))
+    }
+
+    /// Stop reading for backpressure, keeping the connection registered
+    /// for sends. [`Completion::Data`] already produced may still arrive;
+    /// a final [`Completion::RecvEnded`] follows (`Error(ECANCELED)`, or
+    /// whatever ended the receive first). [`Reactor::arm_recv`] resumes.
+    pub(crate) fn pause_recv(&mut self, token: Token, fd: RawFd) {
+        dispatch!(self, r => r.pause_recv(token, fd))
+    }
+
+    /// The connection is released: drop whatever the reactor still keeps
+    /// for it (epoll's registration after a pause). No completion follows;
+    /// a no-op when nothing is kept.
+    pub(crate) fn forget_recv(&mut self, token: Token, fd: RawFd) {
+        dispatch!(self, r => r.forget_recv(token, fd))
     }
 
     /// Start a vectored send.

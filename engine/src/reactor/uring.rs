@@ -215,6 +215,15 @@ impl UringReactor {
         self.push(e);
     }
 
+    /// Cancelling the multishot is all a pause needs: buffers it already
+    /// filled are still completed, then its final CQE (`-ECANCELED`).
+    pub(crate) fn pause_recv(&mut self, token: Token, fd: RawFd) {
+        self.stop_recv(token, fd);
+    }
+
+    /// Nothing is kept per connection once its receive has ended.
+    pub(crate) fn forget_recv(&mut self, _token: Token, _fd: RawFd) {}
+
     /// # Safety
     /// See [`super::Reactor::send`].
     pub(crate) unsafe fn send(

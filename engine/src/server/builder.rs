@@ -114,6 +114,13 @@ impl Builder {
     }
 
     /// Per-connection send-buffer limit for backpressure (default 1 MiB).
+    ///
+    /// At or above it after a callback, the connection is not read from
+    /// until its queue drains below it (see [`SendStatus`](crate::SendStatus)):
+    /// a peer that sends without reading is slowed by TCP, not buffered for.
+    /// The queue can exceed the limit by the message that crossed it, plus
+    /// control frames; input held meanwhile is at most what the kernel had
+    /// already received when reading paused.
     pub fn send_buffer_limit(mut self, n: usize) -> Self {
         self.cfg.send_buffer_limit = n;
         self

@@ -19,15 +19,28 @@ pub enum Message<'a> {
 }
 
 /// What a send did, for backpressure.
+///
+/// The engine applies backpressure to the peer by itself: once a callback
+/// leaves the connection's buffered amount at or above its send-buffer
+/// limit ([`Builder::send_buffer_limit`](crate::Builder::send_buffer_limit)),
+/// no further message is delivered and the connection is not read from
+/// (TCP flow control then slows the peer) until the queue drains below the
+/// limit, when [`Handler::on_drain`] runs and reading resumes. Bytes the
+/// kernel had already delivered are kept and delivered in order then, never
+/// dropped. So a handler that sends one reply per message (an echo) never
+/// sees [`SendStatus::Dropped`] for lack of room; one that sends several,
+/// or sends from elsewhere, should watch for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendStatus {
     /// Queued; it goes out at the end of this loop turn.
     Sent,
     /// Queued, but the connection's buffered amount is now above the
-    /// send-buffer limit: stop sending until [`Handler::on_drain`].
+    /// send-buffer limit: stop sending until [`Handler::on_drain`] (the
+    /// engine stops reading from the connection meanwhile).
     Queued,
-    /// Not queued: the buffered amount was already at the limit, or the
-    /// connection is closing.
+    /// Not queued: the buffered amount was already at the limit (more
+    /// sends in the same callback, `send_to`, broadcasts or publishes to a
+    /// connection that is not draining), or the connection is closing.
     Dropped,
 }
 
@@ -104,7 +117,9 @@ pub trait Handler: Send + Sync + 'static {
     }
 
     /// The buffered amount fell back below the send-buffer limit after a
-    /// send returned [`SendStatus::Queued`].
+    /// send returned [`SendStatus::Queued`]. Runs before the messages held
+    /// while the connection was over its limit are delivered, and before
+    /// reading from the connection resumes.
     fn on_drain(&self, conn: &mut Conn<'_>, state: &mut Self::State) {
         let _ = (conn, state);
     }

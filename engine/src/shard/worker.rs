@@ -4,7 +4,10 @@
 //! A loop turn: wait for completions → route each to its connection (the
 //! state machine queues output and sets flags) → run due timers → take the
 //! inbox → for every connection with queued output and no send in flight,
-//! start one vectored send → publish counters. On io_uring every send and
+//! start one vectored send → publish counters. Settling a connection also
+//! applies backpressure: at its send-buffer limit its receive is paused
+//! (bytes already delivered are held), below it they are processed and
+//! the receive re-armed. On io_uring every send and
 //! re-arm of the turn is submitted by the next turn's single
 //! `submit_and_wait`.
 
@@ -260,15 +263,22 @@ impl<H: Handler> Worker<H> {
                 };
                 let stopping =
                     c.core.flags.has(Flags::RECV_STOPPING) || c.core.flags.has(Flags::DEAD);
+                let paused = c.core.flags.has(Flags::RECV_PAUSED);
                 match end {
-                    RecvEnd::Rearm if !stopping => {
+                    RecvEnd::Rearm if !stopping && !paused => {
                         if let Err(e) = self.reactor.arm_recv(token, c.core.fd) {
                             tracing::warn!(error = %e, "re-arming receive failed");
                         }
                     }
                     _ => {
                         c.core.flags.clear(Flags::RECV_ARMED);
-                        if !stopping {
+                        if paused && !stopping {
+                            // Paused for backpressure: the held bytes come
+                            // first; `settle` re-arms, or acts on the end.
+                            if !matches!(end, RecvEnd::Rearm | RecvEnd::Error(libc::ECANCELED)) {
+                                c.core.flags.set(Flags::PEER_ENDED);
+                            }
+                        } else if !stopping {
                             // The peer may only have half-closed: what we
                             // queued (say, the close echo) is still flushed
                             // before the connection is released.
@@ -315,12 +325,41 @@ impl<H: Handler> Worker<H> {
         self.settle(token);
     }
 
-    /// Act on the flags the state machine set: half-close after the flush,
-    /// stop the receive, release the connection when nothing is in flight.
+    /// Act on the flags the state machine set: pause or resume reading for
+    /// backpressure, half-close after the flush, stop the receive, release
+    /// the connection when nothing is in flight.
     fn settle(&mut self, token: Token) {
         let Some((gen, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
             return;
         };
+        let f = c.core.flags;
+        if !f.has(Flags::DEAD) && !f.has(Flags::RECV_STOPPING) {
+            // Backpressure: at the send-buffer limit, stop reading so TCP
+            // pushes back on the peer; below it (where `on_drain` fires),
+            // process what was held, then read again.
+            c.process_held(&*self.handler, &mut self.ctx);
+            let f = c.core.flags;
+            if c.wants_pause(&self.ctx) {
+                if f.has(Flags::RECV_ARMED) && !f.has(Flags::RECV_PAUSED) {
+                    c.core.flags.set(Flags::RECV_PAUSED);
+                    self.reactor.pause_recv(token, c.core.fd);
+                }
+            } else if f.has(Flags::RECV_PAUSED) && !f.has(Flags::RECV_ARMED) {
+                // The paused receive has ended (its last data was held).
+                c.core.flags.clear(Flags::RECV_PAUSED);
+                if f.has(Flags::PEER_ENDED) {
+                    c.handle_eof(&*self.handler, &mut self.ctx);
+                } else {
+                    match self.reactor.arm_recv(token, c.core.fd) {
+                        Ok(()) => c.core.flags.set(Flags::RECV_ARMED),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "resuming receive failed");
+                            c.core.flags.set(Flags::DEAD);
+                        }
+                    }
+                }
+            }
+        }
         let f = c.core.flags;
         if f.has(Flags::FIN_AFTER_FLUSH)
             && !f.has(Flags::FIN_DONE)
@@ -368,6 +407,8 @@ impl<H: Handler> Worker<H> {
             && (f.has(Flags::DEAD) || (f.has(Flags::FIN_DONE) && c.core.buffered_amount() == 0))
         {
             let c = self.slab.remove(token.slot, gen).expect("present");
+            // A receive ended by a pause leaves epoll's registration.
+            self.reactor.forget_recv(token, c.core.fd);
             sys::close(c.core.fd);
             if c.core.flags.has(Flags::SUBSCRIBED) {
                 self.ctx.topics.remove_all((token.slot, gen));
@@ -473,7 +514,18 @@ impl<H: Handler> Worker<H> {
                 }
             }
         }
-        let mut dirty = std::mem::take(&mut self.ctx.dirty);
+        // Settling may run handlers on held bytes, which queue more output:
+        // go round until nothing new was marked.
+        while !self.ctx.dirty.is_empty() {
+            let mut dirty = std::mem::take(&mut self.ctx.dirty);
+            self.flush_dirty(&mut dirty);
+            if self.ctx.dirty.is_empty() {
+                self.ctx.dirty = dirty;
+            }
+        }
+    }
+
+    fn flush_dirty(&mut self, dirty: &mut Vec<Token>) {
         for token in dirty.drain(..) {
             let Some(c) = self.slab.get_mut(token.slot, token.gen) else {
                 continue;
@@ -500,7 +552,6 @@ impl<H: Handler> Worker<H> {
             c.core.release_out(&mut self.ctx);
             self.settle(token);
         }
-        self.ctx.dirty = dirty;
     }
 }
 

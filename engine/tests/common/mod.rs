@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,6 +79,8 @@ pub enum Report {
 pub struct Echo {
     pub reports: Arc<Mutex<mpsc::Sender<Report>>>,
     pub rx: Arc<Mutex<mpsc::Receiver<Report>>>,
+    /// Largest buffered amount seen after an echo.
+    pub max_buffered: Arc<AtomicUsize>,
 }
 
 impl Echo {
@@ -86,6 +89,7 @@ impl Echo {
         Self {
             reports: Arc::new(Mutex::new(tx)),
             rx: Arc::new(Mutex::new(rx)),
+            max_buffered: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -172,6 +176,8 @@ impl Handler for Echo {
                 conn.send_binary(b);
             }
         }
+        self.max_buffered
+            .fetch_max(conn.buffered_amount(), Ordering::Relaxed);
     }
 
     fn on_close(&self, state: EchoState, code: CloseCode, reason: &str) {
