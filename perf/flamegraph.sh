@@ -32,7 +32,8 @@ perf record -e cpu-clock -F 4999 --call-graph dwarf,16384 -p $srv -o "$data" -- 
 rec=$!
 taskset -c 1 target/release/ringws-bench "$@" --url ws://127.0.0.1:$port/ --duration 5 --warmup 1 --label "$server" || true
 wait $rec || true
-out=perf/results/flame-$server-$1.svg
+# Named after the server and the scenario flags, so runs do not overwrite each other.
+out=perf/results/flame-$server-$(echo "$*" | tr -s ' ' '-' | tr -d '/').svg
 folded=/tmp/flame-$server-$1.folded
 perf script -i "$data" 2>/dev/null | inferno-collapse-perf > "$folded"
 inferno-flamegraph --title "$server: $*" < "$folded" > "$out"
