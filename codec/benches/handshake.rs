@@ -53,7 +53,10 @@ fn server(c: &mut Criterion) {
         let (first, second) = CHROME.split_at(CHROME.len() / 2);
         b.iter(|| {
             let mut hs = ServerHandshake::default();
-            assert!(matches!(hs.feed(black_box(first)), Ok(HandshakeStatus::Partial)));
+            assert!(matches!(
+                hs.feed(black_box(first)),
+                Ok(HandshakeStatus::Partial)
+            ));
             match hs.feed(black_box(second)) {
                 Ok(HandshakeStatus::Complete { request, .. }) => {
                     out.clear();

@@ -36,14 +36,15 @@ mod utf8;
 
 // ---- The public interface ------------------------------------------------
 // Every module is private; what users get is re-exported here.
-pub use handshake::*;
 pub use close::CloseCode;
 pub use error::ProtocolError;
-pub use frame::decoder::{DecoderConfig, Decoded, FrameDecoder, PayloadChunk};
+pub use frame::decoder::{Decoded, DecoderConfig, FrameDecoder, PayloadChunk};
 pub use frame::encoder::{
-    close_payload, encode_header, server_frame, write_close, write_frame, HeaderBytes, MAX_CLOSE_REASON,
+    close_payload, encode_header, server_frame, write_close, write_frame, HeaderBytes,
+    MAX_CLOSE_REASON,
 };
 pub use frame::header::{FrameHeader, OpCode, Role, MAX_HEADER_LEN};
+pub use handshake::*;
 pub use mask::{apply_mask, kernel_name as mask_kernel_name};
 pub use message::{Event, Feed, Limits, Receiver, ReceiverConfig};
 pub use utf8::Utf8Validator;
