@@ -1,5 +1,6 @@
 //! `ringws-bench`: the load generator's command line.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -10,7 +11,7 @@ use ringws_bench::fanout::{fanout_thread, FanoutParams};
 use ringws_bench::idle::{idle_run, IdleParams};
 use ringws_bench::procstat;
 use ringws_bench::report::Report;
-use ringws_bench::run::{parse_url, run_threads, share, ServerCost};
+use ringws_bench::run::{parse_url, run_threads, share, RunSync, ServerCost};
 use ringws_bench::stats::Recorder;
 use serde_json::json;
 
@@ -53,6 +54,46 @@ impl Common {
     /// The client transport that will run (auto resolved once, here).
     fn backend(&self) -> Backend {
         driver::resolve(self.client_backend).unwrap_or_else(|e| die(&e))
+    }
+
+    /// The server's address, Host header value and path, from `--url`.
+    fn target(&self) -> (SocketAddr, String, String) {
+        parse_url(&self.url).unwrap_or_else(|e| die(&e))
+    }
+
+    /// Runs `body` on `threads` load threads over this run's window.
+    fn measure<F>(&self, threads: usize, body: F) -> (Recorder, ServerCost)
+    where
+        F: Fn(usize, &RunSync) -> Recorder + Sync,
+    {
+        run_threads(
+            threads,
+            secs(self.warmup),
+            secs(self.duration),
+            self.server_pid,
+            body,
+        )
+    }
+
+    /// The report of a run of `scenario` measured over `duration_s`.
+    fn report(
+        &self,
+        scenario: &str,
+        params: serde_json::Value,
+        duration_s: f64,
+        rec: &Recorder,
+        cost: &ServerCost,
+    ) -> Report {
+        Report::new(
+            scenario,
+            &self.label,
+            &self.url,
+            params,
+            duration_s,
+            rec,
+            self.server_pid,
+            cost,
+        )
     }
 }
 
@@ -142,7 +183,7 @@ fn main() {
             rate,
             binary,
         } => {
-            let (addr, host, path) = parse_url(&common.url).unwrap_or_else(|e| die(&e));
+            let (addr, host, path) = common.target();
             let threads = common.threads.clamp(1, connections.max(1));
             let p = EchoParams {
                 addr,
@@ -155,25 +196,12 @@ fn main() {
                 threads,
                 backend: common.backend(),
             };
-            let (rec, cost) = run_threads(
-                threads,
-                secs(common.warmup),
-                secs(common.duration),
-                common.server_pid,
-                |i, sync| echo_thread(&p, i, share(connections, threads, i), sync),
-            );
+            let (rec, cost) = common.measure(threads, |i, sync| {
+                echo_thread(&p, i, share(connections, threads, i), sync)
+            });
             let params = json!({"connections": connections, "size": size, "depth": depth, "rate": rate, "binary": binary, "threads": threads, "client_backend": p.backend.name()});
             (
-                Report::new(
-                    "echo",
-                    &common.label,
-                    &common.url,
-                    params,
-                    common.duration,
-                    &rec,
-                    common.server_pid,
-                    &cost,
-                ),
+                common.report("echo", params, common.duration, &rec, &cost),
                 common.json,
             )
         }
@@ -183,7 +211,7 @@ fn main() {
             size,
             rate,
         } => {
-            let (addr, host, path) = parse_url(&common.url).unwrap_or_else(|e| die(&e));
+            let (addr, host, path) = common.target();
             let threads = common.threads.clamp(1, subscribers.max(1));
             let p = FanoutParams {
                 addr,
@@ -193,25 +221,12 @@ fn main() {
                 rate,
                 backend: common.backend(),
             };
-            let (rec, cost) = run_threads(
-                threads,
-                secs(common.warmup),
-                secs(common.duration),
-                common.server_pid,
-                |i, sync| fanout_thread(&p, i, share(subscribers, threads, i), sync),
-            );
+            let (rec, cost) = common.measure(threads, |i, sync| {
+                fanout_thread(&p, i, share(subscribers, threads, i), sync)
+            });
             let params = json!({"subscribers": subscribers, "size": size.max(16), "rate": rate, "threads": threads, "client_backend": p.backend.name()});
             (
-                Report::new(
-                    "fanout",
-                    &common.label,
-                    &common.url,
-                    params,
-                    common.duration,
-                    &rec,
-                    common.server_pid,
-                    &cost,
-                ),
+                common.report("fanout", params, common.duration, &rec, &cost),
                 common.json,
             )
         }
@@ -220,7 +235,7 @@ fn main() {
             concurrency,
             close,
         } => {
-            let (addr, host, path) = parse_url(&common.url).unwrap_or_else(|e| die(&e));
+            let (addr, host, path) = common.target();
             let p = ConnectParams {
                 addr,
                 host,
@@ -229,25 +244,11 @@ fn main() {
                 close,
                 backend: common.backend(),
             };
-            let (rec, cost) = run_threads(
-                common.threads.max(1),
-                secs(common.warmup),
-                secs(common.duration),
-                common.server_pid,
-                |i, sync| connect_thread(&p, i, sync),
-            );
+            let (rec, cost) =
+                common.measure(common.threads.max(1), |i, sync| connect_thread(&p, i, sync));
             let params = json!({"concurrency": concurrency, "close": close, "threads": common.threads, "client_backend": p.backend.name()});
             (
-                Report::new(
-                    "connect",
-                    &common.label,
-                    &common.url,
-                    params,
-                    common.duration,
-                    &rec,
-                    common.server_pid,
-                    &cost,
-                ),
+                common.report("connect", params, common.duration, &rec, &cost),
                 common.json,
             )
         }
@@ -256,7 +257,7 @@ fn main() {
             connections,
             settle,
         } => {
-            let (addr, host, path) = parse_url(&common.url).unwrap_or_else(|e| die(&e));
+            let (addr, host, path) = common.target();
             let p = IdleParams {
                 addr,
                 host,
@@ -278,16 +279,7 @@ fn main() {
             rec.completed = opened as u64;
             rec.errors = (connections - opened) as u64;
             let params = json!({"connections": connections, "settle_s": settle, "client_backend": p.backend.name()});
-            let mut report = Report::new(
-                "idle",
-                &common.label,
-                &common.url,
-                params,
-                settle,
-                &rec,
-                pid,
-                &cost,
-            );
+            let mut report = common.report("idle", params, settle, &rec, &cost);
             if let (Some(sv), Some(b), Some(a)) =
                 (report.server.as_mut(), cost.baseline, cost.after)
             {
