@@ -1,57 +1,38 @@
-//! The few socket calls both backends make, with errno read in one place.
+//! The few socket calls the client backends make, through `socket2` (which
+//! owns the libc structs, the `sockaddr` conversion and errno handling), on
+//! the raw fds the io_uring driver keeps in its slots.
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, IntoRawFd, RawFd};
+use std::time::Duration;
 
-/// Turns a libc `-1` into `io::Error::last_os_error()`.
-fn check(res: libc::c_int) -> io::Result<libc::c_int> {
-    if res == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(res)
-    }
-}
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
-fn set_opt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` points at a live `T` of the stated size for the call's duration.
-    check(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (value as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
+/// Runs `f` on a borrowed socket view of `fd`; the caller keeps ownership.
+fn with_fd<T>(fd: RawFd, f: impl FnOnce(SockRef<'_>) -> io::Result<T>) -> io::Result<T> {
+    // SAFETY: the callers pass a socket fd they own and keep open for the
+    // duration of this call; the borrow does not outlive it.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    f(SockRef::from(&fd))
 }
 
 /// `SO_LINGER` with a zero timeout: `close` resets the connection.
 pub(crate) fn set_linger_zero(fd: RawFd) -> io::Result<()> {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    set_opt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &linger)
+    with_fd(fd, |s| s.set_linger(Some(Duration::ZERO)))
 }
 
 /// `TCP_NODELAY`: the bench corks by itself (one send per turn).
 pub(crate) fn set_nodelay(fd: RawFd) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    set_opt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &on)
+    with_fd(fd, |s| s.set_tcp_nodelay(true))
 }
 
-/// A blocking TCP socket for `addr`'s family. Blocking is deliberate:
-/// io_uring's network ops never block the thread whatever the file's flags
-/// (they arm a poll and retry), like the engine's accepted sockets.
+/// A blocking TCP socket for `addr`'s family (close-on-exec, as socket2
+/// always sets it). Blocking is deliberate: io_uring's network ops never
+/// block the thread whatever the file's flags (they arm a poll and retry),
+/// like the engine's accepted sockets.
 pub(crate) fn tcp_socket(addr: &SocketAddr) -> io::Result<RawFd> {
-    let domain = match addr {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    // SAFETY: plain syscall with constant arguments.
-    check(unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })
+    Socket::new(Domain::for_address(*addr), Type::STREAM, None).map(IntoRawFd::into_raw_fd)
 }
 
 /// Closes `fd` (errors are of no use to the bench at this point).
@@ -60,38 +41,51 @@ pub(crate) fn close(fd: RawFd) {
     unsafe { libc::close(fd) };
 }
 
-/// `addr` as a `sockaddr_storage` and its length, for `connect`.
+/// `addr` as a `sockaddr_storage` and its length, for io_uring's `connect`
+/// (which keeps a pointer to it until the op completes, so the caller owns
+/// the storage).
 pub(crate) fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid `sockaddr_storage`.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*a.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: `sockaddr_storage` is larger than and aligned for `sockaddr_in`.
-            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: `sockaddr_storage` is larger than and aligned for `sockaddr_in6`.
-            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
+    let addr = SockAddr::from(*addr);
+    let len = addr.len();
+    let mut storage = addr.as_storage();
+    // SAFETY: `SockAddrStorage` is a `repr(transparent)` wrapper of
+    // `libc::sockaddr_storage` (`view_as` also asserts the size).
+    (unsafe { *storage.view_as::<libc::sockaddr_storage>() }, len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockaddr_matches_the_libc_layout() {
+        let (s, len) = sockaddr(&"127.0.0.1:9001".parse().unwrap());
+        assert_eq!(len as usize, std::mem::size_of::<libc::sockaddr_in>());
+        // SAFETY: the family says the storage holds a `sockaddr_in`.
+        let sin = unsafe { *(&s as *const _ as *const libc::sockaddr_in) };
+        assert_eq!(sin.sin_family, libc::AF_INET as libc::sa_family_t);
+        assert_eq!(u16::from_be(sin.sin_port), 9001);
+        assert_eq!(u32::from_be(sin.sin_addr.s_addr), 0x7f00_0001);
+
+        let (s, len) = sockaddr(&"[::1]:80".parse().unwrap());
+        assert_eq!(len as usize, std::mem::size_of::<libc::sockaddr_in6>());
+        // SAFETY: the family says the storage holds a `sockaddr_in6`.
+        let sin6 = unsafe { *(&s as *const _ as *const libc::sockaddr_in6) };
+        assert_eq!(sin6.sin6_family, libc::AF_INET6 as libc::sa_family_t);
+        assert_eq!(u16::from_be(sin6.sin6_port), 80);
+        assert_eq!(
+            sin6.sin6_addr.s6_addr,
+            std::net::Ipv6Addr::LOCALHOST.octets()
+        );
+    }
+
+    #[test]
+    fn options_apply_to_a_fresh_socket() {
+        let fd = tcp_socket(&"127.0.0.1:1".parse().unwrap()).unwrap();
+        set_nodelay(fd).unwrap();
+        set_linger_zero(fd).unwrap();
+        let got = with_fd(fd, |s| Ok((s.tcp_nodelay()?, s.linger()?))).unwrap();
+        assert_eq!(got, (true, Some(Duration::ZERO)));
+        close(fd);
+    }
 }
