@@ -21,6 +21,13 @@ pub const ECHO_SIZES: [usize; 4] = [16, 512, 16 * 1024, 1024 * 1024];
 pub const ECHO_CONNECTIONS: [usize; 3] = [1, 100, 1000];
 /// Pipelining depths of the standard matrix.
 pub const ECHO_DEPTHS: [usize; 2] = [1, 16];
+/// Open-loop echo cells of the standard matrix: 16 B messages on 100
+/// connections at these total rates (messages per second over all
+/// connections, as `ringws-bench echo --rate` takes it). The lower rate is
+/// well within every server's closed-loop throughput (p99 then shows
+/// scheduling and batching delay, not queueing); the higher one is past what
+/// some peers sustain at depth 1, so queueing shows.
+pub const OPEN_LOOP_RATES: [u32; 2] = [50_000, 200_000];
 /// Cells whose data in flight (size × connections × depth) exceeds this are
 /// left out: 1 MiB × 1,000 × 16 would queue 16 GiB in the client alone.
 pub const MAX_IN_FLIGHT: usize = 256 * 1024 * 1024;
@@ -51,6 +58,36 @@ fn echo(size: usize, conns: usize, depth: usize) -> Case {
     }
 }
 
+/// Open loop: `conns` connections send `size`-byte messages at a fixed
+/// total `rate` (messages per second), and latency is measured from each
+/// message's intended send time, so a server that stalls cannot hide the
+/// stall behind fewer sends (as a closed loop lets it). Named
+/// `echo/<size>/c<conns>/r<rate>`.
+fn echo_at_rate(size: usize, conns: usize, rate: u32) -> Case {
+    Case {
+        id: format!("echo/{}/c{conns}/r{rate}", size_label(size)),
+        scenario: "echo",
+        args: vec![
+            "--connections".into(),
+            conns.to_string(),
+            "--size".into(),
+            size.to_string(),
+            "--rate".into(),
+            rate.to_string(),
+            "--binary".into(),
+        ],
+        broadcast: false,
+        threads: 1,
+    }
+}
+
+/// The offered rate (messages per second) of an open-loop echo case id
+/// (`echo/16B/c100/r50000` → 50000), `None` for closed-loop and other cases.
+pub fn open_loop_rate(id: &str) -> Option<f64> {
+    let rest = id.strip_prefix("echo/")?;
+    rest.rsplit('/').next()?.strip_prefix('r')?.parse().ok()
+}
+
 /// The full standard matrix.
 pub fn standard() -> Vec<Case> {
     let mut cases = Vec::new();
@@ -62,6 +99,9 @@ pub fn standard() -> Vec<Case> {
                 }
             }
         }
+    }
+    for rate in OPEN_LOOP_RATES {
+        cases.push(echo_at_rate(16, 100, rate));
     }
     cases.push(Case {
         id: "fanout/64B/s1000/r1000".into(),
@@ -112,6 +152,8 @@ pub fn quick() -> Vec<Case> {
         echo(16, 100, 1),
         echo(16, 100, 16),
         echo(16 * 1024, 100, 1),
+        // One rate only: the lower one, which every server sustains.
+        echo_at_rate(16, 100, OPEN_LOOP_RATES[0]),
         connect_storm(),
         idle(2000, 1),
     ]
@@ -137,12 +179,34 @@ mod tests {
     #[test]
     fn standard_matrix_leaves_out_only_the_oversized_cells() {
         let cases = standard();
-        let echoes = cases.iter().filter(|c| c.scenario == "echo").count();
-        // 4 sizes × 3 connection counts × 2 depths = 24, minus 1 MiB × 1000 × {1,16}
+        let echoes = cases
+            .iter()
+            .filter(|c| c.scenario == "echo" && open_loop_rate(&c.id).is_none())
+            .count();
+        // Closed loop: 4 sizes × 3 connection counts × 2 depths = 24, minus 1 MiB × 1000 × {1,16}
         // and 1 MiB × 100 × 16 (1.6 GiB in flight).
         assert_eq!(echoes, 21);
         assert!(cases.iter().any(|c| c.id == "echo/16B/c100/d16"));
         assert!(!cases.iter().any(|c| c.id == "echo/1MiB/c1000/d16"));
-        assert_eq!(filter(cases, "echo/16B/,idle").len(), 7);
+        // + 2 open-loop cells at 16 B × 100 connections.
+        assert_eq!(filter(cases.clone(), "echo/16B/,idle").len(), 9);
+        let open: Vec<&str> = cases
+            .iter()
+            .filter(|c| open_loop_rate(&c.id).is_some())
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(open, ["echo/16B/c100/r50000", "echo/16B/c100/r200000"]);
+        assert!(quick().iter().any(|c| c.id == "echo/16B/c100/r50000"));
+    }
+
+    #[test]
+    fn open_loop_cells_pass_the_total_rate() {
+        let c = echo_at_rate(16, 100, 50_000);
+        let at = c.args.iter().position(|a| a == "--rate").unwrap();
+        assert_eq!(c.args[at + 1], "50000");
+        assert!(!c.args.iter().any(|a| a == "--depth"));
+        assert_eq!(open_loop_rate(&c.id), Some(50_000.0));
+        assert_eq!(open_loop_rate("echo/16B/c100/d16"), None);
+        assert_eq!(open_loop_rate("fanout/64B/s1000/r1000"), None);
     }
 }
