@@ -2,7 +2,7 @@
 //! builds everything in release mode first and then calls this).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -16,7 +16,10 @@ use serde_json::json;
 #[derive(Parser)]
 #[command(
     name = "ringws-compare",
-    about = "Side-by-side benchmark of ringws and peer WebSocket servers"
+    about = "Side-by-side benchmark of ringws and peer WebSocket servers",
+    // A later flag wins over an earlier one: `bench/compare` passes
+    // `--bin-dir` first, and the user's own `--bin-dir` still applies.
+    args_override_self = true
 )]
 struct Cli {
     /// Where the release binaries are (ringws, ringws-bench, peer-*).
@@ -55,9 +58,10 @@ struct Cli {
     /// Port for the servers.
     #[arg(long, default_value_t = 9101)]
     port: u16,
-    /// Directory for the results JSON and charts.
-    #[arg(long, default_value = "perf/results")]
-    out: PathBuf,
+    /// Directory for the results JSON and charts [default: perf/results; with
+    /// --from-json: the recorded file's directory].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Markdown file whose generated section gets the tables (skipped if empty).
     #[arg(long, default_value = "docs/benchmarks.md")]
     docs: PathBuf,
@@ -131,7 +135,11 @@ fn run_bench(
     serde_json::from_str::<Report>(&text).map_err(|e| format!("unreadable report: {e}"))
 }
 
-/// Rewrites charts and tables from a recorded results file.
+/// The default `--out` of a run.
+const DEFAULT_OUT: &str = "perf/results";
+
+/// Rewrites charts and tables from a recorded results file (the file itself
+/// too, with today's medians; charts go next to it unless `--out` says).
 fn rerender(cli: &Cli, path: &PathBuf) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut comparison: Comparison =
@@ -150,18 +158,31 @@ fn rerender(cli: &Cli, path: &PathBuf) {
             result.median = figures(runs);
         }
     }
+    let out = cli.out.clone().unwrap_or_else(|| {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from)
+    });
+    // The tables name the file this run rewrites, not where the data was
+    // first written (older files do not record it at all).
+    comparison.raw_data = Some(path.display().to_string());
+    comparison.charts_dir = Some(charts_dir(&out, &comparison).display().to_string());
     std::fs::write(
         path,
         serde_json::to_string_pretty(&comparison).expect("serialize") + "\n",
     )
     .expect("write results");
-    write_outputs(cli, &comparison);
+    write_outputs(cli, &out, &comparison);
 }
 
-/// Charts next to the results file, and the generated section of the docs.
-fn write_outputs(cli: &Cli, comparison: &Comparison) {
-    let stem = format!("{}-{}", comparison.date, comparison.host);
-    match charts::write_all(comparison, &cli.out.join(&stem)) {
+/// Where a run's charts go: `<out>/<date>-<host>/`.
+fn charts_dir(out: &Path, comparison: &Comparison) -> PathBuf {
+    out.join(format!("{}-{}", comparison.date, comparison.host))
+}
+
+/// Charts in `out`, and the generated section of the docs.
+fn write_outputs(cli: &Cli, out: &Path, comparison: &Comparison) {
+    match charts::write_all(comparison, &charts_dir(out, comparison)) {
         Ok(files) => files.iter().for_each(|f| eprintln!("wrote {f}")),
         Err(e) => eprintln!("charts: {e}"),
     }
@@ -254,7 +275,7 @@ fn main() {
             servers: by_server,
         });
     }
-    let comparison = Comparison {
+    let mut comparison = Comparison {
         date: date.clone(),
         host: host.clone(),
         cpu: cpu_model(),
@@ -273,16 +294,23 @@ fn main() {
             .map(|s| s.name.clone())
             .collect(),
         cases: results,
+        raw_data: None,
+        charts_dir: None,
     };
-    let stem = format!("{date}-{host}");
-    std::fs::create_dir_all(&cli.out).expect("create results dir");
-    let json_path = cli.out.join(format!("{stem}.json"));
+    let out = cli
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+    std::fs::create_dir_all(&out).expect("create results dir");
+    let json_path = out.join(format!("{date}-{host}.json"));
+    comparison.raw_data = Some(json_path.display().to_string());
+    comparison.charts_dir = Some(charts_dir(&out, &comparison).display().to_string());
     std::fs::write(
         &json_path,
         serde_json::to_string_pretty(&comparison).expect("serialize") + "\n",
     )
     .expect("write results");
     eprintln!("wrote {}", json_path.display());
-    write_outputs(&cli, &comparison);
+    write_outputs(&cli, &out, &comparison);
     eprintln!("total {:.0} s", started.elapsed().as_secs_f64());
 }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::goals;
 use super::summary::{ratio, CaseResult, Comparison, Figures};
 
 /// Markers between which `docs/benchmarks.md` holds the generated section.
@@ -22,21 +23,27 @@ struct Metric {
 const METRICS: [Metric; 4] = [
     Metric {
         title: "Server CPU per operation (µs per echoed message, delivery or handshake; lower is better)",
-        unit_note: "ratio < 1: ringws spends less CPU than the peer",
+        unit_note: "ratio < 1: ringws spends less CPU than the peer. `/r<rate>` cells run below \
+                    saturation, where a server batches less: their CPU per message is valid, \
+                    but compare it with other cells at the same rate, not with closed-loop cells",
         get: |f| f.cpu_us_per_op,
         scenarios: &["echo", "fanout", "connect"],
         digits: 3,
     },
     Metric {
         title: "Throughput (operations per second, closed loop; on 2 cores the client saturates about when the server does)",
-        unit_note: "ratio > 1: ringws completed more",
+        unit_note: "ratio > 1: ringws completed more. `/r<rate>` cells are open loop: the client \
+                    offers that many messages per second, so a figure below the rate means the \
+                    server fell behind",
         get: |f| Some(f.per_second),
         scenarios: &["echo", "fanout", "connect"],
         digits: 0,
     },
     Metric {
         title: "Latency p99 (µs; lower is better)",
-        unit_note: "ratio < 1: ringws's p99 is lower",
+        unit_note: "ratio < 1: ringws's p99 is lower. `/d<depth>` cells are closed loop (from \
+                    each send to its echo); `/r<rate>` cells are open loop at that total rate, \
+                    measured from each message's intended send time, so a stall counts in full",
         get: |f| Some(f.p99_us).filter(|v| *v > 0.0),
         scenarios: &["echo", "fanout", "connect"],
         digits: 1,
@@ -61,11 +68,22 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
 pub fn render(c: &Comparison) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{BEGIN}");
+    // Files written before the output path was recorded went to the default
+    // directory; newer ones name the file actually written (`--out`).
+    let raw = c
+        .raw_data
+        .clone()
+        .unwrap_or_else(|| format!("perf/results/{}-{}.json", c.date, c.host));
+    let charts = c
+        .charts_dir
+        .as_ref()
+        .map(|d| format!("; charts in `{}/`", d.trim_end_matches('/')))
+        .unwrap_or_default();
     let _ = writeln!(
         s,
         "\nRun {} on `{}` ({}, kernel {}). Settings: `{}`. Every figure is the median of the runs; \
-         ratios compare servers measured in the same run. Raw data: `perf/results/{}-{}.json`.\n",
-        c.date, c.host, c.cpu, c.kernel, c.settings, c.date, c.host
+         ratios compare servers measured in the same run. Raw data: `{raw}`{charts}.\n",
+        c.date, c.host, c.cpu, c.kernel, c.settings
     );
     let _ = writeln!(
         s,
@@ -136,6 +154,7 @@ pub fn render(c: &Comparison) -> String {
         }
         let _ = writeln!(s, "\n{}.\n", m.unit_note);
     }
+    s.push_str(&goals::render(c));
     let failures: Vec<String> = c
         .cases
         .iter()
@@ -179,5 +198,32 @@ mod tests {
         assert!(!out.contains("old"));
         let appended = splice("# T\n", &format!("{BEGIN}\nx\n{END}\n"));
         assert!(appended.starts_with("# T\n") && appended.contains("x"));
+    }
+
+    fn comparison(raw_data: Option<&str>) -> Comparison {
+        Comparison {
+            date: "2026-11-21".into(),
+            host: "vm".into(),
+            cpu: "cpu".into(),
+            kernel: "k".into(),
+            settings: serde_json::json!({"restart": "per-run"}),
+            server_names: vec!["ringws-uring".into()],
+            ringws_servers: vec!["ringws-uring".into()],
+            cases: Vec::new(),
+            raw_data: raw_data.map(String::from),
+            charts_dir: raw_data.map(|_| "/tmp/cmp/2026-11-21-vm".into()),
+        }
+    }
+
+    #[test]
+    fn raw_data_names_the_file_written() {
+        let s = render(&comparison(Some("/tmp/cmp/2026-11-21-vm.json")));
+        assert!(s.contains(
+            "Raw data: `/tmp/cmp/2026-11-21-vm.json`; charts in `/tmp/cmp/2026-11-21-vm/`."
+        ));
+        // Files from before the path was recorded: the default place.
+        let s = render(&comparison(None));
+        assert!(s.contains("Raw data: `perf/results/2026-11-21-vm.json`."));
+        assert!(s.contains("### Against the goals (ringws-uring, this run)"));
     }
 }

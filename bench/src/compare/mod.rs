@@ -4,6 +4,7 @@
 //! Markdown tables.
 
 pub mod charts;
+pub mod goals;
 pub mod markdown;
 pub mod matrix;
 pub mod servers;

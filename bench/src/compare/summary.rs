@@ -64,6 +64,14 @@ pub struct Comparison {
     pub ringws_servers: Vec<String>,
     /// Results per case.
     pub cases: Vec<CaseResult>,
+    /// Where this results file was written (as given on the command line:
+    /// `--out` decides it), so the tables name the file that exists. Absent
+    /// in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_data: Option<String>,
+    /// Where the charts of this run were written, if recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charts_dir: Option<String>,
 }
 
 /// The median of `xs` (mean of the two middle values for an even count).
@@ -130,5 +138,13 @@ mod tests {
         assert_eq!(ratio(Some(1.0), Some(4.0)), Some(0.25));
         assert_eq!(ratio(None, Some(4.0)), None);
         assert_eq!(ratio(Some(1.0), Some(0.0)), None);
+    }
+
+    #[test]
+    fn results_files_without_output_paths_still_load() {
+        let old = r#"{"date":"2026-11-21","host":"vm","cpu":"x","kernel":"y","settings":{},
+            "server_names":["a"],"ringws_servers":["a"],"cases":[]}"#;
+        let c: Comparison = serde_json::from_str(old).unwrap();
+        assert_eq!((c.raw_data, c.charts_dir), (None, None));
     }
 }
