@@ -25,7 +25,7 @@ fn idle_connection_footprint() {
     // the ring, send queues are released when drained).
     let n = ringws::internal::connection_size::<()>();
     eprintln!("size_of::<Connection<()>>() = {n} bytes");
-    assert!(n <= 256, "connection entry grew to {n} bytes");
+    assert!(n <= 96, "connection entry grew to {n} bytes");
 }
 
 both_backends!(idle_timeout_pings_then_closes, |backend| {

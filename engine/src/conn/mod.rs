@@ -6,6 +6,7 @@
 //! send queue and setting [`state::Flags`] that tell the worker
 //! what to do with the socket (send, half-close, release).
 
+mod held;
 mod recv;
 mod send;
 mod state;

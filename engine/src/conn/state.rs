@@ -3,12 +3,13 @@
 
 use std::os::fd::RawFd;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use ringws_codec::{
     reject_response, write_accept_response, CloseCode, HandshakeConfig, HandshakeStatus, OpCode,
     ServerHandshake,
 };
 
+use super::held::Held;
 use super::recv::{Rx, RxEvent};
 use super::send::{Outgoing, SendQueue};
 use crate::reactor::Token;
@@ -79,12 +80,12 @@ pub(crate) struct ConnCore {
     /// send-buffer limit: what the kernel delivered before the paused
     /// receive stopped, kept in arrival order and processed before anything
     /// newer. Empty, with no heap, otherwise.
-    pub(crate) held: BytesMut,
+    pub(crate) held: Held,
 }
 
 /// Pooled sending states kept per worker (each about 1.1 KiB plus at most
 /// 64 KiB of tail capacity).
-const OUT_POOL_MAX: usize = 256;
+const OUT_POOL_MAX: usize = 64;
 
 /// The phase, with per-phase data.
 pub(crate) enum Phase<S> {
@@ -284,7 +285,7 @@ impl<S> Connection<S> {
             last_rx_ms: ctx.now_ms,
             deadline_ms: u64::MAX,
             timer_at: u64::MAX,
-            held: BytesMut::new(),
+            held: Held::default(),
         };
         core.set_deadline(ctx, ctx.now_ms + ctx.limits.handshake_timeout_ms);
         Self {
@@ -352,9 +353,11 @@ impl<S> Connection<S> {
         if self.core.held.is_empty() || self.rx_blocked(ctx) {
             return;
         }
-        let mut held = std::mem::take(&mut self.core.held);
+        let Some(mut held) = self.core.held.take() else {
+            return;
+        };
         let rest = match self.phase {
-            Phase::Open { .. } | Phase::Closing { .. } => self.feed_frames(&mut held, h, ctx),
+            Phase::Open { .. } | Phase::Closing { .. } => self.feed_frames(&mut held[..], h, ctx),
             // Closed: nothing reads them any more.
             Phase::Handshaking(_) | Phase::Closed => 0,
         };
@@ -362,7 +365,7 @@ impl<S> Connection<S> {
             // Stopped at the limit again; the rest waits (dropping the
             // processed front is O(1)).
             held.advance(held.len() - rest);
-            self.core.held = held;
+            self.core.held.put_back(held);
         }
     }
 

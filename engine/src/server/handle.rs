@@ -24,6 +24,9 @@ pub(crate) struct WorkerStats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     stale_dropped: AtomicU64,
+    loop_turns: AtomicU64,
+    recv_completions: AtomicU64,
+    sends: AtomicU64,
 }
 
 impl WorkerStats {
@@ -35,6 +38,9 @@ impl WorkerStats {
         self.bytes_in.store(s.bytes_in, Relaxed);
         self.bytes_out.store(s.bytes_out, Relaxed);
         self.stale_dropped.store(s.stale_dropped, Relaxed);
+        self.loop_turns.store(s.loop_turns, Relaxed);
+        self.recv_completions.store(s.recv_completions, Relaxed);
+        self.sends.store(s.sends, Relaxed);
     }
 }
 
@@ -90,6 +96,14 @@ pub struct Stats {
     pub bytes_out: u64,
     /// `send_to` calls whose `ConnId` was stale (closed connection).
     pub stale_dropped: u64,
+    /// Event-loop turns (one `submit_and_wait` or `epoll_wait` each).
+    /// With `recv_completions` and `sends` it shows how much work a turn
+    /// batches: fewer turns and sends per message means less kernel time.
+    pub loop_turns: u64,
+    /// Receive completions that carried data (one per filled buffer).
+    pub recv_completions: u64,
+    /// Socket sends started (one vectored send may carry many frames).
+    pub sends: u64,
     /// The backend running.
     pub backend: Backend,
 }
@@ -172,6 +186,9 @@ impl ServerHandle {
             bytes_in: 0,
             bytes_out: 0,
             stale_dropped: 0,
+            loop_turns: 0,
+            recv_completions: 0,
+            sends: 0,
             backend: self.shared.backend,
         };
         for w in &self.shared.stats {
@@ -182,6 +199,9 @@ impl ServerHandle {
             s.bytes_in += w.bytes_in.load(Relaxed);
             s.bytes_out += w.bytes_out.load(Relaxed);
             s.stale_dropped += w.stale_dropped.load(Relaxed);
+            s.loop_turns += w.loop_turns.load(Relaxed);
+            s.recv_completions += w.recv_completions.load(Relaxed);
+            s.sends += w.sends.load(Relaxed);
         }
         s
     }

@@ -73,6 +73,9 @@ pub(crate) struct LocalStats {
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
     pub(crate) stale_dropped: u64,
+    pub(crate) loop_turns: u64,
+    pub(crate) recv_completions: u64,
+    pub(crate) sends: u64,
 }
 
 /// The worker state a handler's [`Conn`] may reach besides its own

@@ -201,6 +201,7 @@ impl<H: Handler> Worker<H> {
         loop {
             let mut events = std::mem::take(&mut self.events);
             self.reactor.turn(&mut events)?;
+            self.ctx.stats.loop_turns += 1;
             self.ctx.now_ms = self.start.elapsed().as_millis() as u64;
             for ev in events.drain(..) {
                 self.on_completion(ev);
@@ -244,6 +245,7 @@ impl<H: Handler> Worker<H> {
                 }
             }
             Completion::Data { token, buf } => {
+                self.ctx.stats.recv_completions += 1;
                 if let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) {
                     if c.core.flags.has(Flags::FIN_DONE) || c.core.flags.has(Flags::DEAD) {
                         // Lingering after our FIN: discard.
@@ -547,6 +549,7 @@ impl<H: Handler> Worker<H> {
                     if let Err(e) = unsafe { self.reactor.send(token, fd, msg) } {
                         tracing::warn!(error = %e, "send submission failed");
                     }
+                    self.ctx.stats.sends += 1;
                 }
             }
             c.core.release_out(&mut self.ctx);
