@@ -103,6 +103,10 @@ pub enum Event<'a> {
     },
 }
 
+/// Most bytes reserved for a message's assembly before they arrive (the
+/// frame header's length, up to this). Larger messages grow as they come.
+const ASSEMBLY_RESERVE_MAX: u64 = 1 << 20;
+
 /// Per-connection receive state: frame decoder, message assembly and UTF-8
 /// validation. 64 bytes, no heap while idle.
 ///
@@ -242,6 +246,29 @@ impl Receiver {
     /// No partial frame, no message in progress and no heap memory held.
     pub fn is_idle(&self) -> bool {
         self.decoder.is_idle() && self.msg == Msg::None && self.assembly.is_none()
+    }
+
+    /// How many of the next bytes can be fed without producing an event:
+    /// they only extend the data frame whose payload is in progress (the
+    /// byte that would finish a final frame is left out). Zero between
+    /// frames, in a header or in a control frame, and once finished.
+    ///
+    /// A server that stops delivering messages (backpressure) can still feed
+    /// this many bytes into assembly instead of setting them aside.
+    pub fn quiet_len(&self) -> u64 {
+        if self.status != Status::Open {
+            return 0;
+        }
+        match self.decoder.payload_remaining() {
+            Some((n, op, fin)) if !op.is_control() => {
+                if fin {
+                    n.saturating_sub(1)
+                } else {
+                    n
+                }
+            }
+            _ => 0,
+        }
     }
 
     /// A close frame was received (or an error occurred): nothing more will
@@ -469,6 +496,18 @@ impl Receiver {
             } else {
                 Raw::Binary(src)
             }));
+        }
+        if !*assembling {
+            // The message spills over buffers: make room for the rest of
+            // this frame now rather than growing (and copying) the buffer
+            // as each piece arrives. Capped, so a peer that announces a
+            // large frame and sends nothing more reserves little; beyond
+            // the cap the buffer grows as the bytes arrive.
+            let rest = self.decoder.payload_remaining().map_or(0, |r| r.0);
+            let want = (bytes.len() as u64 + rest).min(ASSEMBLY_RESERVE_MAX) as usize;
+            self.assembly
+                .get_or_insert_with(Default::default)
+                .reserve(want);
         }
         *assembling = true;
         if text && !compressed {

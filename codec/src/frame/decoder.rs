@@ -113,6 +113,20 @@ impl FrameDecoder {
         matches!(self.state, State::Header { len: 0, .. })
     }
 
+    /// Inside a frame's payload: the bytes of it still to come, its opcode
+    /// and its FIN bit. `None` between frames or inside a header.
+    pub const fn payload_remaining(&self) -> Option<(u64, OpCode, bool)> {
+        match self.state {
+            State::Payload {
+                remaining,
+                opcode,
+                flags,
+                ..
+            } => Some((remaining, opcode, flags & FIN != 0)),
+            State::Header { .. } => None,
+        }
+    }
+
     /// Decodes the next item from `buf[*pos..]`, advancing `*pos` past what
     /// it consumed. Returns `Ok(None)` once `*pos == buf.len()`: every byte
     /// has been used (a partial header is kept internally).

@@ -84,6 +84,22 @@ impl SendQueue {
         self.len += n;
     }
 
+    /// Append a header and a borrowed payload. A large payload is copied
+    /// into an allocation of its own rather than onto the tail: the tail
+    /// would grow to the turn's whole output and, with the previous send
+    /// still holding it, be reallocated every turn into memory not in any
+    /// cache; a per-message buffer of a common size is recycled warm by the
+    /// allocator (measured at 16 KiB × depth 16 × 100 connections: the
+    /// copy went from 27% of the server's CPU to 9.5%, and CPU per message
+    /// from about 17 µs to 14.5 µs).
+    pub(crate) fn push_payload(&mut self, header: &[u8], payload: &[u8]) {
+        if payload.len() < SHARE_THRESHOLD {
+            self.push_copy(&[header, payload]);
+        } else {
+            self.push_shared(header, Bytes::copy_from_slice(payload));
+        }
+    }
+
     /// Append a header (copied) and a shared payload (not copied when large).
     pub(crate) fn push_shared(&mut self, header: &[u8], payload: Bytes) {
         if payload.len() < SHARE_THRESHOLD {

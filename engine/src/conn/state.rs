@@ -182,7 +182,7 @@ impl ConnCore {
             return SendStatus::Dropped;
         }
         let (h, n) = Self::header(opcode, true, payload.len());
-        self.queue(ctx).push_copy(&[&h[..n], payload]);
+        self.queue(ctx).push_payload(&h[..n], payload);
         self.after_queue(ctx)
     }
 
@@ -338,7 +338,22 @@ impl<S> Connection<S> {
     /// when processing stops at the limit.
     fn deliver<H: Handler<State = S>>(&mut self, data: &mut [u8], h: &H, ctx: &mut WorkerCtx) {
         if self.wants_pause(ctx) {
-            self.core.held.extend_from_slice(data);
+            // Bytes that only extend the message being assembled call no
+            // handler and queue no output: feed them now (one copy, into
+            // assembly, which they reach anyway) and hold only the rest.
+            let quiet = match &self.phase {
+                Phase::Open { rx, .. } | Phase::Closing { rx, .. } if self.core.held.is_empty() => {
+                    rx.quiet_len().min(data.len())
+                }
+                _ => 0,
+            };
+            if quiet > 0 {
+                let rest = self.feed_frames(&mut data[..quiet], h, ctx);
+                debug_assert_eq!(rest, 0, "quiet bytes produce no event to stop at");
+            }
+            if quiet < data.len() {
+                self.core.held.extend_from_slice(&data[quiet..]);
+            }
             return;
         }
         let rest = self.feed_frames(data, h, ctx);

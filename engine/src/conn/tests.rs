@@ -380,3 +380,54 @@ fn at_the_send_limit_input_is_held_in_order_not_dropped() {
         "held bytes keep no heap once done"
     );
 }
+
+#[test]
+fn at_the_send_limit_a_message_in_progress_keeps_assembling() {
+    // Bytes that only extend the message being received call no handler,
+    // so they go into assembly at once instead of being held (copied) and
+    // fed later; the message is delivered once the queue drains.
+    let h = Arc::new(Log::default());
+    let mut ctx = ctx();
+    ctx.limits.send_buffer_limit = 20;
+    let (mut c, mut rx) = open(&h, &mut ctx);
+    let big = vec![b'x'; 900];
+    let mut input = Vec::new();
+    input.extend(frame(OpCode::Text, true, b"first message 1"));
+    input.extend(frame(OpCode::Text, true, b"second message 2"));
+    let last = frame(OpCode::Text, true, &big);
+    let (a, rest) = last.split_at(300);
+    let (b, c_part) = rest.split_at(300);
+    input.extend(a);
+    c.handle_data(&mut input, &h, &mut ctx);
+    assert!(c.rx_blocked(&ctx), "two echoes pass the limit");
+    // The start of the big frame arrived after the limit was reached, with
+    // the frame boundary: held.
+    assert!(!c.core.held.is_empty());
+    let mut out = take_output(&mut c, &mut ctx);
+    let mut events = client_events(&mut rx, &mut out);
+    c.process_held(&h, &mut ctx);
+    assert!(
+        c.core.held.is_empty(),
+        "the frame's start went into assembly"
+    );
+    // Paused again? No: the queue drained. Block it, then feed the middle:
+    // it is assembled, not held.
+    ctx.limits.send_buffer_limit = 0;
+    c.handle_data(&mut b.to_vec(), &h, &mut ctx);
+    assert!(c.rx_blocked(&ctx));
+    assert!(c.core.held.is_empty(), "mid-message bytes are not held");
+    // The last piece completes the message: with the queue at its limit it
+    // is held, then delivered once below it.
+    c.handle_data(&mut c_part.to_vec(), &h, &mut ctx);
+    assert!(!c.core.held.is_empty(), "the completing byte waits");
+    ctx.limits.send_buffer_limit = 1 << 20;
+    c.process_held(&h, &mut ctx);
+    assert!(c.core.held.is_empty());
+    let mut out = take_output(&mut c, &mut ctx);
+    events.extend(client_events(&mut rx, &mut out));
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(
+        events[2],
+        format!("Text({:?})", String::from_utf8(big).unwrap())
+    );
+}
