@@ -400,7 +400,8 @@ impl EpollReactor {
                     sys::eventfd_read(self.wake_fd);
                     out.push(Completion::Wake);
                 }
-                OpKind::Send | OpKind::Tick | OpKind::Cancel => {}
+                // Bells are io_uring only: epoll workers are rung by eventfd.
+                OpKind::Send | OpKind::Tick | OpKind::Cancel | OpKind::Bell | OpKind::BellSent => {}
             }
         }
         out.append(&mut self.ready);

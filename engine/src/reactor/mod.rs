@@ -151,7 +151,8 @@ pub(crate) enum Completion {
     },
     /// The periodic timer fired.
     Tick,
-    /// Another thread signalled the wake-up eventfd.
+    /// Another thread signalled the wake-up eventfd, or another worker
+    /// rang this ring with `IORING_OP_MSG_RING`: drain the inbox.
     Wake,
 }
 
@@ -245,6 +246,30 @@ impl Reactor {
     /// Watch `eventfd` for cross-thread wake-ups.
     pub(crate) fn arm_wake(&mut self, eventfd: RawFd) -> io::Result<()> {
         dispatch!(self, r => r.arm_wake(eventfd))
+    }
+
+    /// This ring's fd for other workers' `IORING_OP_MSG_RING` doorbells;
+    /// `None` on epoll or a kernel without `MSG_RING`.
+    pub(crate) fn bell_fd(&self) -> Option<RawFd> {
+        match self {
+            Reactor::Uring(r) => r.bell_fd(),
+            Reactor::Epoll(_) => None,
+        }
+    }
+
+    /// Ring another worker whose ring is `ring_fd` (from its
+    /// [`Reactor::bell_fd`]) with `IORING_OP_MSG_RING`, submitted by the
+    /// next [`Reactor::turn`]; the target sees a [`Completion::Wake`]. If
+    /// the op fails, `eventfd` (the target's) is written instead. Returns
+    /// `false` when this backend cannot ring: the caller writes `eventfd`.
+    ///
+    /// `ring_fd` must stay open until this reactor's next `turn` has
+    /// submitted the op (see the shutdown ordering in `shard/cross.rs`).
+    pub(crate) fn ring_bell(&mut self, ring_fd: RawFd, eventfd: RawFd) -> bool {
+        match self {
+            Reactor::Uring(r) => r.ring_bell(ring_fd, eventfd),
+            Reactor::Epoll(_) => false,
+        }
     }
 
     /// Submit what was armed, wait for at least one event (bounded by the

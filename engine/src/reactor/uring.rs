@@ -6,10 +6,16 @@
 //! no flags. Receives are multishot (6.0+) into a provided buffer ring
 //! (5.19+); accepts are multishot (5.19+); sends are `IORING_OP_SENDMSG`
 //! with `MSG_NOSIGNAL`; the tick is an `IORING_OP_TIMEOUT`; cross-thread
-//! wake-ups are an `IORING_OP_READ` on an eventfd.
+//! wake-ups are an `IORING_OP_READ` on an eventfd, and, from other io_uring
+//! workers, `IORING_OP_MSG_RING` doorbells (5.18+, probed; see
+//! `shard/cross.rs`): the sender submits one on its own ring with
+//! `IOSQE_CQE_SKIP_SUCCESS` (5.17+) and the kernel posts an [`OpKind::Bell`]
+//! CQE into the target ring, which is a [`Completion::Wake`] that arms
+//! nothing. With `DEFER_TASKRUN` on the target the kernel delivers it as
+//! task work to the target's thread, which wakes its `submit_and_wait`.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 
@@ -40,6 +46,9 @@ pub(crate) struct UringReactor {
     accept_retry: Vec<u32>,
     /// Completions copied out of the CQ so handling them can push new SQEs.
     cqes: Vec<(u64, i32, u32)>,
+    /// The kernel has `IORING_OP_MSG_RING` (5.18+): this ring can ring
+    /// other rings and be rung.
+    msg_ring: bool,
 }
 
 /// Check that io_uring is usable and has every opcode this backend uses.
@@ -131,6 +140,12 @@ impl UringReactor {
         let ring = build_ring(cfg.sq_entries)?;
         let bufs = BufRing::new(cfg.buf_count, cfg.buf_size, BGID)?;
         bufs.register(&ring.submitter())?;
+        let mut probe = Probe::new();
+        let msg_ring = ring.submitter().register_probe(&mut probe).is_ok()
+            && probe.is_supported(opcode::MsgRingData::CODE);
+        if !msg_ring {
+            tracing::debug!("IORING_OP_MSG_RING missing: cross-worker wake-ups use the eventfd");
+        }
         let tick_ts = Box::new(
             types::Timespec::new()
                 .sec(cfg.tick.as_secs())
@@ -145,6 +160,7 @@ impl UringReactor {
             listeners: Vec::new(),
             accept_retry: Vec::new(),
             cqes: Vec::with_capacity(256),
+            msg_ring,
         };
         this.arm_tick();
         Ok(this)
@@ -253,6 +269,38 @@ impl UringReactor {
         Ok(())
     }
 
+    /// This ring's fd, for other workers' doorbells, if it takes them.
+    pub(crate) fn bell_fd(&self) -> Option<RawFd> {
+        self.msg_ring.then(|| self.ring.as_raw_fd())
+    }
+
+    /// Queue an `IORING_OP_MSG_RING` that posts an [`OpKind::Bell`] CQE into
+    /// the ring `ring_fd`; submitted by the next [`UringReactor::turn`].
+    /// `false` (nothing queued) without `MSG_RING`: ring `eventfd` instead.
+    /// Should the op fail, `eventfd` is written when its completion comes.
+    pub(crate) fn ring_bell(&mut self, ring_fd: RawFd, eventfd: RawFd) -> bool {
+        if !self.msg_ring || eventfd < 0 {
+            return false;
+        }
+        let e = opcode::MsgRingData::new(
+            types::Fd(ring_fd),
+            0,
+            encode(OpKind::Bell, Token::default()),
+            None,
+        )
+        .build()
+        .flags(squeue::Flags::SKIP_SUCCESS)
+        .user_data(encode(
+            OpKind::BellSent,
+            Token {
+                slot: eventfd as u32,
+                gen: 0,
+            },
+        ));
+        self.push(e);
+        true
+    }
+
     pub(crate) fn turn(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
         loop {
             match self.ring.submit_and_wait(1) {
@@ -356,6 +404,16 @@ impl UringReactor {
                 }
                 out.push(Completion::Wake);
             }
+            OpKind::Bell => out.push(Completion::Wake),
+            OpKind::BellSent => {
+                // Success is skipped (`SKIP_SUCCESS`): this is a failure,
+                // e.g. the target's CQ is full. Ring the eventfd instead.
+                tracing::debug!(
+                    error = %io::Error::from_raw_os_error(-res),
+                    "IORING_OP_MSG_RING failed; waking by eventfd"
+                );
+                super::sys::eventfd_write(token.slot as RawFd);
+            }
             OpKind::Cancel => {}
         }
     }
@@ -368,5 +426,77 @@ impl UringReactor {
     #[allow(dead_code)]
     pub(crate) fn buf_size(&self) -> u32 {
         self.bufs.buf_size()
+    }
+}
+
+#[cfg(test)]
+mod bell_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn reactor(tick_ms: u64) -> Option<UringReactor> {
+        let cfg = ReactorConfig {
+            sq_entries: 16,
+            buf_count: 4,
+            buf_size: 256,
+            tick: Duration::from_millis(tick_ms),
+        };
+        match UringReactor::new(&cfg) {
+            Ok(r) if r.bell_fd().is_some() => Some(r),
+            Ok(_) => {
+                eprintln!("skipping: IORING_OP_MSG_RING missing (5.18+)");
+                None
+            }
+            Err(e) => {
+                eprintln!("skipping: io_uring unavailable: {e}");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn bell_wakes_the_target_ring_without_its_eventfd() {
+        let (Some(mut a), Some(mut b)) = (reactor(10), reactor(10_000)) else {
+            return;
+        };
+        // `b` watches no eventfd: a wake-up can only come from the bell.
+        let efd = super::super::sys::eventfd().unwrap();
+        assert!(a.ring_bell(b.bell_fd().unwrap(), efd));
+        let mut out = Vec::new();
+        // Submits the MSG_RING; its success posts nothing back to `a`.
+        a.turn(&mut out).unwrap();
+        assert!(!out.iter().any(|c| matches!(c, Completion::Wake)));
+        out.clear();
+        let t = Instant::now();
+        b.turn(&mut out).unwrap();
+        assert!(out.iter().any(|c| matches!(c, Completion::Wake)), "{out:?}");
+        // Well before `b`'s 10 s tick.
+        assert!(t.elapsed() < Duration::from_secs(2));
+        super::super::sys::close(efd);
+    }
+
+    #[test]
+    fn failed_bell_falls_back_to_the_eventfd() {
+        let Some(mut a) = reactor(10) else {
+            return;
+        };
+        let efd = super::super::sys::eventfd().unwrap();
+        // An eventfd is no ring: MSG_RING fails (EBADFD), and the failure
+        // completion rings the eventfd instead.
+        assert!(a.ring_bell(efd, efd));
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut v: u64 = 0;
+        loop {
+            a.turn(&mut out).unwrap();
+            // SAFETY: reads 8 bytes into a local u64.
+            let n = unsafe { libc::read(efd, &mut v as *mut u64 as *mut libc::c_void, 8) };
+            if n == 8 || Instant::now() > deadline {
+                break;
+            }
+        }
+        assert_eq!(v, 1, "eventfd not written after a failed MSG_RING");
+        super::super::sys::close(efd);
     }
 }

@@ -22,6 +22,13 @@ pub(crate) enum OpKind {
     Wake = 5,
     /// A cancel request; its own completion is ignored.
     Cancel = 6,
+    /// A doorbell another worker posted into this ring with
+    /// `IORING_OP_MSG_RING`: a wake-up that arms nothing.
+    Bell = 7,
+    /// This ring's own `IORING_OP_MSG_RING` to another worker; its
+    /// completion is skipped on success, so it only reports a failure. The
+    /// slot carries the target's eventfd, rung instead.
+    BellSent = 8,
 }
 
 impl OpKind {
@@ -33,6 +40,8 @@ impl OpKind {
             4 => Self::Tick,
             5 => Self::Wake,
             6 => Self::Cancel,
+            7 => Self::Bell,
+            8 => Self::BellSent,
             _ => return None,
         })
     }
@@ -89,6 +98,8 @@ mod tests {
             (OpKind::Tick, 12345, 1 << 23),
             (OpKind::Wake, 0, 0),
             (OpKind::Cancel, 99, 3),
+            (OpKind::Bell, 0, 0),
+            (OpKind::BellSent, 41, 0),
         ];
         for (kind, slot, gen) in cases {
             let t = Token { slot, gen };

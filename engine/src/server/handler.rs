@@ -175,9 +175,14 @@ impl Conn<'_> {
     /// its bytes. Delivery to other workers goes through their inboxes.
     pub fn broadcast(&mut self, msg: Message<'_>) {
         let frame = crate::server::handle::encode_frame(msg);
-        for (i, mb) in self.ctx.shared.mailboxes.iter().enumerate() {
+        let mbs = &self.ctx.shared.mailboxes;
+        for (i, mb) in mbs.iter().enumerate() {
             if i != self.ctx.worker as usize {
-                mb.push(crate::shard::Command::Broadcast(frame.clone()));
+                mb.push_from_worker(
+                    crate::shard::Command::Broadcast(frame.clone()),
+                    &mbs[self.ctx.worker as usize],
+                    i as u16,
+                );
             }
         }
         self.ctx.broadcasts.push(frame);
@@ -205,9 +210,14 @@ impl Conn<'_> {
     pub fn publish(&mut self, topic: &str, msg: Message<'_>) {
         let frame = crate::server::handle::encode_frame(msg);
         let topic: std::sync::Arc<str> = topic.into();
-        for (i, mb) in self.ctx.shared.mailboxes.iter().enumerate() {
+        let mbs = &self.ctx.shared.mailboxes;
+        for (i, mb) in mbs.iter().enumerate() {
             if i != self.ctx.worker as usize {
-                mb.push(crate::shard::Command::Publish(topic.clone(), frame.clone()));
+                mb.push_from_worker(
+                    crate::shard::Command::Publish(topic.clone(), frame.clone()),
+                    &mbs[self.ctx.worker as usize],
+                    i as u16,
+                );
             }
         }
         self.ctx.publishes.push((topic, frame));

@@ -7,9 +7,10 @@
 //! start one vectored send → publish counters. Settling a connection also
 //! applies backpressure: at its send-buffer limit its receive is paused
 //! (bytes already delivered are held), below it they are processed and
-//! the receive re-armed. On io_uring every send and
-//! re-arm of the turn is submitted by the next turn's single
-//! `submit_and_wait`.
+//! the receive re-armed. Just before waiting, the worker rings every other
+//! worker it owes a doorbell (see `cross.rs`). On io_uring every send,
+//! re-arm and `MSG_RING` doorbell of the turn is submitted by the next
+//! turn's single `submit_and_wait`.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -44,7 +45,7 @@ pub(crate) fn spawn_workers<H: Handler>(
     for (i, mine) in listeners.into_iter().enumerate() {
         let cfg = cfg.clone();
         let handler = handler.clone();
-        let shared = shared.clone();
+        let shared_w = shared.clone();
         let ready = ready_tx.clone();
         let cpu = if cfg.pin_workers && !cpus.is_empty() {
             Some(cpus[i % cpus.len()])
@@ -54,12 +55,13 @@ pub(crate) fn spawn_workers<H: Handler>(
         let t = std::thread::Builder::new()
             .name(format!("ringws-worker-{i}"))
             .spawn(move || {
+                let shared = shared_w;
                 if let Some(cpu) = cpu {
                     if let Err(e) = sys::pin_to_cpu(cpu) {
                         tracing::warn!(worker = i, cpu, error = %e, "could not pin worker");
                     }
                 }
-                match Worker::new(i as u16, &cfg, mine.clone(), handler, shared) {
+                match Worker::new(i as u16, &cfg, mine.clone(), handler, shared.clone()) {
                     Ok(mut w) => {
                         let _ = ready.send(Ok(()));
                         drop(ready);
@@ -78,10 +80,22 @@ pub(crate) fn spawn_workers<H: Handler>(
                     }
                     Err(e) => {
                         mine.iter().for_each(|&fd| sys::close(fd));
+                        // Never started: the others need not wait for it.
+                        shared.mailboxes[i].stopped();
                         let _ = ready.send(Err(e));
                     }
                 }
-            })?;
+            });
+        let t = match t {
+            Ok(t) => t,
+            Err(e) => {
+                // Workers i.. never run: the started ones must not wait for
+                // them when they stop. (The started ones are left running,
+                // as before.)
+                shared.mailboxes[i..].iter().for_each(|mb| mb.stopped());
+                return Err(e);
+            }
+        };
         threads.push(t);
     }
     drop(ready_tx);
@@ -123,6 +137,8 @@ struct Worker<H: Handler> {
     start: Instant,
     events: Vec<Completion>,
     inbox: Vec<Command>,
+    /// Scratch for the doorbells owed to other workers (`ring_bells`).
+    owed: Vec<u16>,
     /// Graceful-shutdown deadline (ms on the worker clock).
     shutdown_at: Option<u64>,
     accept_errors: u64,
@@ -191,6 +207,7 @@ impl<H: Handler> Worker<H> {
             start: Instant::now(),
             events: Vec::with_capacity(256),
             inbox: Vec::new(),
+            owed: Vec::new(),
             shutdown_at: None,
             accept_errors: 0,
             next_accept_log_ms: 0,
@@ -198,7 +215,13 @@ impl<H: Handler> Worker<H> {
     }
 
     fn run(&mut self) -> io::Result<()> {
+        // From here on other io_uring workers may ring this ring; it stays
+        // open until every worker has stopped (`Drop`).
+        self.shared.mailboxes[self.id as usize].set_ring_fd(self.reactor.bell_fd());
         loop {
+            // Every doorbell owed (handlers anywhere in the last turn, the
+            // flush, a forced close) goes out with this wait's submission.
+            self.ring_bells();
             let mut events = std::mem::take(&mut self.events);
             self.reactor.turn(&mut events)?;
             self.ctx.stats.loop_turns += 1;
@@ -475,6 +498,26 @@ impl<H: Handler> Worker<H> {
         self.inbox = inbox;
     }
 
+    /// Ring each worker owed a doorbell: `IORING_OP_MSG_RING` when both
+    /// rings take it (queued here, submitted by the coming `turn`), the
+    /// target's eventfd otherwise.
+    fn ring_bells(&mut self) {
+        let me = &self.shared.mailboxes[self.id as usize];
+        let mut owed = std::mem::take(&mut self.owed);
+        me.take_owed(&mut owed);
+        for t in owed.drain(..) {
+            let mb = &self.shared.mailboxes[t as usize];
+            let rung = match mb.ring_fd() {
+                Some(fd) => self.reactor.ring_bell(fd, mb.eventfd()),
+                None => false,
+            };
+            if !rung {
+                mb.wake();
+            }
+        }
+        self.owed = owed;
+    }
+
     fn force_close_all(&mut self) {
         for (slot, gen) in self.slab.ids() {
             if let Some(c) = self.slab.get_mut(slot, gen) {
@@ -566,6 +609,21 @@ impl<H: Handler> Drop for Worker<H> {
                 sys::shutdown(c.core.fd);
                 sys::close(c.core.fd);
             }
+        }
+        // Shutdown ordering (`cross.rs`): withdraw the ring fd, ring what
+        // is still owed by eventfd (nothing more will be submitted), then
+        // keep the ring open until no other worker can still be about to
+        // submit a `MSG_RING` naming it. A worker that failed or panicked
+        // therefore parks here until the server shuts down.
+        let me = &self.shared.mailboxes[self.id as usize];
+        me.set_ring_fd(None);
+        me.take_owed(&mut self.owed);
+        for t in self.owed.drain(..) {
+            self.shared.mailboxes[t as usize].wake();
+        }
+        me.stopped();
+        for mb in &self.shared.mailboxes {
+            mb.wait_stopped();
         }
     }
 }
