@@ -630,6 +630,20 @@ impl Feed<'_, '_> {
         Some(Ok(ev))
     }
 
+    /// Take the buffer of the message just delivered, if it was assembled
+    /// (it spanned fed buffers or fragments): the message's bytes, exactly,
+    /// as an owned `Vec` that can be sent on or kept without a copy. `None`
+    /// if the last event was not an assembled message (one lent from the
+    /// fed buffer, a control frame) or its buffer was already taken. Call it
+    /// after the event is dropped and before the next `next_event`.
+    pub fn take_message(&mut self) -> Option<Vec<u8>> {
+        if self.rx.pending != Pending::Message {
+            return None;
+        }
+        self.rx.pending = Pending::None;
+        self.rx.assembly.take().map(|b| *b)
+    }
+
     /// Bytes of the buffer not processed yet (non-zero only if the feed is
     /// dropped early, or after a close or an error).
     pub fn unprocessed(&self) -> usize {

@@ -225,3 +225,38 @@ fn assembly_reserves_the_announced_frame_but_no_more_than_the_cap() {
     let cap = rx.buffered_capacity();
     assert!((1024..=(1 << 20) + 4096).contains(&cap), "reserved {cap}");
 }
+
+#[test]
+fn an_assembled_message_can_be_taken_without_a_copy() {
+    let payload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let stream = masked(true, OpCode::Binary, &payload, K);
+    let (a, b) = stream.split_at(1000);
+    let mut rx = Receiver::new(ReceiverConfig::server());
+    let mut first = a.to_vec();
+    assert!(rx.feed(&mut first).next_event().is_none());
+    let mut second = b.to_vec();
+    let mut feed = rx.feed(&mut second);
+    let ptr = match feed.next_event() {
+        Some(Ok(Event::Binary(m))) => {
+            assert_eq!(m, &payload[..]);
+            m.as_ptr()
+        }
+        other => panic!("{other:?}"),
+    };
+    let taken = feed.take_message().expect("assembled");
+    assert_eq!(taken, payload);
+    assert_eq!(
+        taken.as_ptr(),
+        ptr,
+        "the very buffer that was lent, not a copy"
+    );
+    assert!(feed.take_message().is_none(), "taken once");
+    drop(feed);
+    assert_eq!(rx.buffered_capacity(), 0);
+    // A message lent from the fed buffer has no assembly to take; the
+    // receiver goes on working after a take.
+    let mut whole = masked(true, OpCode::Text, b"short", K);
+    let mut feed = rx.feed(&mut whole);
+    assert!(matches!(feed.next_event(), Some(Ok(Event::Text("short")))));
+    assert!(feed.take_message().is_none());
+}

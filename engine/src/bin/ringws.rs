@@ -25,6 +25,8 @@ USAGE: ringws [OPTIONS]
   --subprotocol NAME        a subprotocol to accept (repeatable); the first
                             one the client offers that is listed is chosen
   --log LEVEL               error|warn|info|debug|trace [default: info]
+  --recv-buffers NxSIZE     receive buffers per worker: count (power of two)
+                            and bytes each      [default: 256x16384]
   --huge-pages              let the heap use transparent huge pages (off by
                             default: 2 MiB faults make idle memory jump in
                             2 MiB steps; see docs/decisions.md)
@@ -82,6 +84,7 @@ struct Args {
     protocols: Vec<String>,
     log: String,
     huge_pages: bool,
+    recv_buffers: Option<(u16, u32)>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -95,6 +98,7 @@ fn parse() -> Result<Args, String> {
         protocols: Vec::new(),
         log: "info".into(),
         huge_pages: false,
+        recv_buffers: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -134,6 +138,14 @@ fn parse() -> Result<Args, String> {
             "--subprotocol" => a.protocols.push(val()?),
             "--log" => a.log = val()?,
             "--huge-pages" => a.huge_pages = true,
+            "--recv-buffers" => {
+                let v = val()?;
+                let parsed = v
+                    .split_once('x')
+                    .and_then(|(n, s)| Some((n.parse().ok()?, s.parse().ok()?)));
+                a.recv_buffers =
+                    Some(parsed.ok_or(format!("--recv-buffers: want COUNTxSIZE, got {v:?}"))?);
+            }
             other => return Err(format!("unknown flag {other:?}\n\n{USAGE}")),
         }
     }
@@ -184,6 +196,9 @@ fn main() -> ExitCode {
         .idle_timeout((args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)));
     if let Some(n) = args.workers {
         b = b.workers(n);
+    }
+    if let Some((count, size)) = args.recv_buffers {
+        b = b.recv_buffers(count, size);
     }
     let handle = match b.start(App {
         mode: args.mode,

@@ -11,7 +11,7 @@ mod recv;
 mod send;
 mod state;
 
-pub(crate) use recv::RxConfig;
+pub(crate) use recv::{Lend, RxConfig};
 pub(crate) use send::Outgoing;
 pub(crate) use state::{ConnCore, Connection, Flags};
 

@@ -19,12 +19,51 @@ pub(crate) struct RxConfig {
 
 /// What the state machine is told about.
 pub(crate) enum RxEvent<'a> {
-    Message(Message<'a>),
+    /// A data message; `Some(lent)` when it was assembled by the codec (it
+    /// spanned buffers or fragments), so its buffer may be claimed.
+    Message(Message<'a>, Option<Lent>),
+    /// The buffer of the assembled message just delivered, handed over
+    /// because the state machine answered [`Flow::Take`] (`None` only if the
+    /// codec had none, which the caller's checks rule out).
+    Taken(Option<Vec<u8>>),
     Ping(&'a [u8]),
     Pong,
     /// The peer's close frame: code (`None` = no payload) and reason.
     Close(Option<CloseCode>, &'a str),
     Error(ProtocolError),
+}
+
+/// Where an assembled message lent to the handler lives (address, length):
+/// a send of exactly these bytes can take the buffer instead of copying it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Lent {
+    pub(crate) addr: usize,
+    pub(crate) len: usize,
+}
+
+/// The message being lent to the handler and whether a send claimed its
+/// buffer (kept in the worker context while `on_message` runs).
+#[derive(Default)]
+pub(crate) struct Lend {
+    /// Set only during `on_message` for an assembled message.
+    pub(crate) lent: Option<Lent>,
+    /// The send-queue segment waiting for the claimed buffer.
+    pub(crate) claimed: Option<usize>,
+    /// Buffers taken over without a copy (tests).
+    #[cfg(test)]
+    pub(crate) taken: usize,
+}
+
+/// What the state machine wants after an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// Stop here; the rest of the data is not processed now.
+    Stop,
+    /// Go on with the next event.
+    Go,
+    /// Hand over the buffer of the message just delivered (an
+    /// [`RxEvent::Taken`] follows), then decide.
+    Take,
 }
 
 /// A connection's receiver, held only while it has state worth keeping.
@@ -74,7 +113,7 @@ impl Rx {
         &mut self,
         cfg: &RxConfig,
         data: &mut [u8],
-        f: impl FnMut(RxEvent<'_>) -> bool,
+        f: impl FnMut(RxEvent<'_>) -> Flow,
     ) -> usize {
         match &mut self.0 {
             Some(rx) => {
@@ -97,12 +136,25 @@ impl Rx {
         }
     }
 
-    fn run(rx: &mut Receiver, data: &mut [u8], mut f: impl FnMut(RxEvent<'_>) -> bool) -> usize {
+    fn run(rx: &mut Receiver, data: &mut [u8], mut f: impl FnMut(RxEvent<'_>) -> Flow) -> usize {
+        // A message outside the fed buffer was assembled by the codec.
+        let fed = data.as_ptr_range();
+        let (lo, hi) = (fed.start as usize, fed.end as usize);
+        let lent = |m: &[u8]| {
+            let addr = m.as_ptr() as usize;
+            (!m.is_empty() && !(lo <= addr && addr < hi)).then_some(Lent { addr, len: m.len() })
+        };
         let mut feed = rx.feed(data);
         while let Some(ev) = feed.next_event() {
-            let go = match ev {
-                Ok(Event::Text(t)) => f(RxEvent::Message(Message::Text(t))),
-                Ok(Event::Binary(b)) => f(RxEvent::Message(Message::Binary(b))),
+            let mut flow = match ev {
+                Ok(Event::Text(t)) => {
+                    let l = lent(t.as_bytes());
+                    f(RxEvent::Message(Message::Text(t), l))
+                }
+                Ok(Event::Binary(b)) => {
+                    let l = lent(b);
+                    f(RxEvent::Message(Message::Binary(b), l))
+                }
                 Ok(Event::Ping(p)) => f(RxEvent::Ping(p)),
                 Ok(Event::Pong(_)) => f(RxEvent::Pong),
                 Ok(Event::Close(c)) => match c {
@@ -114,7 +166,10 @@ impl Rx {
                 Ok(Event::Compressed { .. }) => f(RxEvent::Error(ProtocolError::ReservedBitsSet)),
                 Err(e) => f(RxEvent::Error(e)),
             };
-            if !go {
+            if flow == Flow::Take {
+                flow = f(RxEvent::Taken(feed.take_message()));
+            }
+            if flow != Flow::Go {
                 break;
             }
         }

@@ -100,6 +100,24 @@ impl SendQueue {
         }
     }
 
+    /// Append a header and a placeholder for a `len`-byte payload whose
+    /// buffer is handed over by [`SendQueue::fill_claimed`] before this
+    /// queue is used again (no send can start in between). Returns the
+    /// placeholder's position.
+    pub(crate) fn push_claimed(&mut self, header: &[u8], len: usize) -> usize {
+        self.push_copy(&[header]);
+        self.freeze_tail();
+        self.segs.push_back(Bytes::new());
+        self.len += len;
+        self.segs.len() - 1
+    }
+
+    /// Put the claimed payload in its placeholder.
+    pub(crate) fn fill_claimed(&mut self, at: usize, payload: Bytes) {
+        debug_assert!(self.segs[at].is_empty() && at >= self.locked);
+        self.segs[at] = payload;
+    }
+
     /// Append a header (copied) and a shared payload (not copied when large).
     pub(crate) fn push_shared(&mut self, header: &[u8], payload: Bytes) {
         if payload.len() < SHARE_THRESHOLD {

@@ -10,7 +10,7 @@ use ringws_codec::{
 };
 
 use super::held::Held;
-use super::recv::{Rx, RxEvent};
+use super::recv::{Flow, Lent, Rx, RxEvent};
 use super::send::{Outgoing, SendQueue};
 use crate::reactor::Token;
 use crate::server::{Conn, ConnId, Handler, SendStatus, WorkerCtx};
@@ -182,7 +182,19 @@ impl ConnCore {
             return SendStatus::Dropped;
         }
         let (h, n) = Self::header(opcode, true, payload.len());
-        self.queue(ctx).push_payload(&h[..n], payload);
+        let lent = Lent {
+            addr: payload.as_ptr() as usize,
+            len: payload.len(),
+        };
+        if ctx.lend.lent == Some(lent) && ctx.lend.claimed.is_none() && payload.len() >= 4096 {
+            // The handler sends on the assembled message it was lent (an
+            // echo, a relay): queue a placeholder and take the codec's
+            // buffer itself once `on_message` returns, instead of a copy.
+            let at = self.queue(ctx).push_claimed(&h[..n], payload.len());
+            ctx.lend.claimed = Some(at);
+        } else {
+            self.queue(ctx).push_payload(&h[..n], payload);
+        }
         self.after_queue(ctx)
     }
 
@@ -488,11 +500,15 @@ impl<S> Connection<S> {
         let limit = ctx.limits.send_buffer_limit;
         let rest = rx.feed(&cfg, data, |ev| {
             match ev {
-                RxEvent::Message(m) => {
+                RxEvent::Message(m, lent) => {
                     ctx.stats.msgs_in += 1;
                     // Once a close is queued (by the handler, or before),
                     // the application gets no further messages.
                     if !closing && !core.flags.has(Flags::CLOSE_SENT) {
+                        // An assembled message may be sent on without a
+                        // copy: `send_message` claims its buffer if the
+                        // handler sends exactly these bytes.
+                        ctx.lend.lent = lent;
                         h.on_message(
                             &mut Conn {
                                 id,
@@ -502,6 +518,29 @@ impl<S> Connection<S> {
                             user,
                             m,
                         );
+                        ctx.lend.lent = None;
+                        if ctx.lend.claimed.is_some() {
+                            return Flow::Take;
+                        }
+                    }
+                }
+                RxEvent::Taken(buf) => {
+                    let at = ctx.lend.claimed.take().expect("a claim precedes Taken");
+                    match (buf, core.out.as_mut()) {
+                        (Some(buf), Some(o)) => {
+                            o.queue.fill_claimed(at, Bytes::from(buf));
+                            #[cfg(test)]
+                            {
+                                ctx.lend.taken += 1;
+                            }
+                        }
+                        _ => {
+                            // Ruled out by `Rx::run` (only assembled
+                            // messages are lent); never send a hole.
+                            tracing::error!("claimed message buffer missing; dropping connection");
+                            core.flags.set(Flags::DEAD);
+                            return Flow::Stop;
+                        }
                     }
                 }
                 RxEvent::Ping(p) => {
@@ -518,12 +557,12 @@ impl<S> Connection<S> {
                     };
                     core.queue_close(ctx, echo, "");
                     end = Some((code, reason.to_owned(), false));
-                    return false;
+                    return Flow::Stop;
                 }
                 RxEvent::Error(e) => {
                     core.queue_close(ctx, Some(e.close_code()), e.reason());
                     end = Some((e.close_code(), e.reason().to_owned(), false));
-                    return false;
+                    return Flow::Stop;
                 }
             }
             // Backpressure: at the limit, the next message could only be
@@ -531,9 +570,9 @@ impl<S> Connection<S> {
             // drains (pings count too: their pongs are queued).
             if !closing && !core.flags.has(Flags::CLOSE_SENT) && core.buffered_amount() >= limit {
                 at_limit = true;
-                return false;
+                return Flow::Stop;
             }
-            true
+            Flow::Go
         });
         if let Some((code, reason, _)) = end {
             self.close_now(h, ctx, code, &reason);

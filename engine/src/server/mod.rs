@@ -102,4 +102,6 @@ pub(crate) struct WorkerCtx {
     pub(crate) publishes: Vec<(std::sync::Arc<str>, bytes::Bytes)>,
     /// The other workers' inboxes (for broadcasts).
     pub(crate) shared: std::sync::Arc<Shared>,
+    /// The assembled message lent to `on_message`, and its claim by a send.
+    pub(crate) lend: crate::conn::Lend,
 }

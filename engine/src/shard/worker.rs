@@ -192,6 +192,7 @@ impl<H: Handler> Worker<H> {
             publishes: Vec::new(),
             broadcasts: Vec::new(),
             shared: shared.clone(),
+            lend: Default::default(),
         };
         tracing::debug!(worker = id, backend = %reactor.backend(), "worker started");
         Ok(Self {
