@@ -275,9 +275,11 @@ fn main() {
                 cost.after = pid.and_then(|p| procstat::sample(p).ok())
             })
             .unwrap_or_else(|e| die(&e.to_string()));
-            let mut rec = Recorder::default();
-            rec.completed = opened as u64;
-            rec.errors = (connections - opened) as u64;
+            let rec = Recorder {
+                completed: opened as u64,
+                errors: (connections - opened) as u64,
+                ..Default::default()
+            };
             let params = json!({"connections": connections, "settle_s": settle, "client_backend": p.backend.name()});
             let mut report = common.report("idle", params, settle, &rec, &cost);
             if let (Some(sv), Some(b), Some(a)) =

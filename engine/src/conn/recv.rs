@@ -142,7 +142,7 @@ impl Rx {
         let (lo, hi) = (fed.start as usize, fed.end as usize);
         let lent = |m: &[u8]| {
             let addr = m.as_ptr() as usize;
-            (!m.is_empty() && !(lo <= addr && addr < hi)).then_some(Lent { addr, len: m.len() })
+            (!(m.is_empty() || (lo <= addr && addr < hi))).then_some(Lent { addr, len: m.len() })
         };
         let mut feed = rx.feed(data);
         while let Some(ev) = feed.next_event() {
