@@ -7,7 +7,7 @@
 # is measuring), and holds it while our own measurements run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-uringexp}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 LOCK=/tmp/BENCH_RUNNING
 
 quick=()
