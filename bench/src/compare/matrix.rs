@@ -100,6 +100,11 @@ pub fn standard() -> Vec<Case> {
             }
         }
     }
+    // The sizes the engine issue states its echo goal at (against
+    // uWebSockets), at the issue's 100 connections × depth 16.
+    for size in [1024, 64 * 1024] {
+        cases.push(echo(size, 100, 16));
+    }
     for rate in OPEN_LOOP_RATES {
         cases.push(echo_at_rate(16, 100, rate));
     }
@@ -184,8 +189,9 @@ mod tests {
             .filter(|c| c.scenario == "echo" && open_loop_rate(&c.id).is_none())
             .count();
         // Closed loop: 4 sizes × 3 connection counts × 2 depths = 24, minus 1 MiB × 1000 × {1,16}
-        // and 1 MiB × 100 × 16 (1.6 GiB in flight).
-        assert_eq!(echoes, 21);
+        // and 1 MiB × 100 × 16 (1.6 GiB in flight); + 1 KiB and 64 KiB at 100 × 16.
+        assert_eq!(echoes, 23);
+        assert!(cases.iter().any(|c| c.id == "echo/64KiB/c100/d16"));
         assert!(cases.iter().any(|c| c.id == "echo/16B/c100/d16"));
         assert!(!cases.iter().any(|c| c.id == "echo/1MiB/c1000/d16"));
         // + 2 open-loop cells at 16 B × 100 connections.

@@ -26,7 +26,7 @@ USAGE: ringws [OPTIONS]
                             one the client offers that is listed is chosen
   --log LEVEL               error|warn|info|debug|trace [default: info]
   --recv-buffers NxSIZE     receive buffers per worker: count (power of two)
-                            and bytes each      [default: 256x16384]
+                            and bytes each      [default: 128x65536]
   --huge-pages              let the heap use transparent huge pages (off by
                             default: 2 MiB faults make idle memory jump in
                             2 MiB steps; see docs/decisions.md)

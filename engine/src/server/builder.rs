@@ -46,8 +46,8 @@ impl Default for Config {
             // Buffers are recycled within the loop turn that filled them, so the
             // ring only needs a turn's worth; fewer buffers also means fewer
             // distinct pages touched (RSS) under small messages.
-            recv_buffers: 256,
-            recv_buffer_size: 16 << 10,
+            recv_buffers: 128,
+            recv_buffer_size: 64 << 10,
             pin_workers: true,
             backlog: 1024,
         }
@@ -153,7 +153,7 @@ impl Builder {
     }
 
     /// Receive buffers per worker: count (power of two ≤ 32768) and size.
-    /// On io_uring these form the provided-buffer ring (default 256 × 16 KiB;
+    /// On io_uring these form the provided-buffer ring (default 128 × 64 KiB;
     /// running out costs a re-arm, never data).
     pub fn recv_buffers(mut self, count: u16, size: u32) -> Self {
         self.cfg.recv_buffers = count;
