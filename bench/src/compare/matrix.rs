@@ -41,16 +41,22 @@ fn size_label(size: usize) -> String {
 }
 
 fn echo(size: usize, conns: usize, depth: usize) -> Case {
+    echo_case(size, conns, ("d", "--depth"), depth as u64)
+}
+
+/// An echo case whose last knob is `--depth` (closed loop, id `…/d<n>`) or
+/// `--rate` (open loop, id `…/r<n>`).
+fn echo_case(size: usize, conns: usize, (tag, flag): (&str, &str), n: u64) -> Case {
     Case {
-        id: format!("echo/{}/c{conns}/d{depth}", size_label(size)),
+        id: format!("echo/{}/c{conns}/{tag}{n}", size_label(size)),
         scenario: "echo",
         args: vec![
             "--connections".into(),
             conns.to_string(),
             "--size".into(),
             size.to_string(),
-            "--depth".into(),
-            depth.to_string(),
+            flag.into(),
+            n.to_string(),
             "--binary".into(),
         ],
         broadcast: false,
@@ -64,21 +70,7 @@ fn echo(size: usize, conns: usize, depth: usize) -> Case {
 /// stall behind fewer sends (as a closed loop lets it). Named
 /// `echo/<size>/c<conns>/r<rate>`.
 fn echo_at_rate(size: usize, conns: usize, rate: u32) -> Case {
-    Case {
-        id: format!("echo/{}/c{conns}/r{rate}", size_label(size)),
-        scenario: "echo",
-        args: vec![
-            "--connections".into(),
-            conns.to_string(),
-            "--size".into(),
-            size.to_string(),
-            "--rate".into(),
-            rate.to_string(),
-            "--binary".into(),
-        ],
-        broadcast: false,
-        threads: 1,
-    }
+    echo_case(size, conns, ("r", "--rate"), u64::from(rate))
 }
 
 /// The offered rate (messages per second) of an open-loop echo case id
