@@ -178,7 +178,7 @@ fn main() -> ExitCode {
     if !args.huge_pages {
         // mimalloc asks for transparent huge pages on its arenas
         // (MADV_HUGEPAGE), so the heap grows 2 MiB at a time: 10,000 idle
-        // connections (about 2 MiB of state) then cost 5 MiB of RSS. Opt
+        // connections (about 1 MiB of state) then cost 5 MiB of RSS. Opt
         // out before the workers touch the heap. Pages already faulted stay.
         // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments.
         unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };

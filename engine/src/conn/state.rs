@@ -11,7 +11,7 @@ use ringws_codec::{
 
 use super::held::Held;
 use super::recv::{Flow, Lent, Rx, RxEvent};
-use super::send::{Outgoing, SendQueue};
+use super::send::{Outgoing, SendQueue, SHARE_THRESHOLD};
 use crate::reactor::Token;
 use crate::server::{Conn, ConnId, Handler, SendStatus, WorkerCtx};
 
@@ -186,7 +186,10 @@ impl ConnCore {
             addr: payload.as_ptr() as usize,
             len: payload.len(),
         };
-        if ctx.lend.lent == Some(lent) && ctx.lend.claimed.is_none() && payload.len() >= 4096 {
+        if ctx.lend.lent == Some(lent)
+            && ctx.lend.claimed.is_none()
+            && payload.len() >= SHARE_THRESHOLD
+        {
             // The handler sends on the assembled message it was lent (an
             // echo, a relay): queue a placeholder and take the codec's
             // buffer itself once `on_message` returns, instead of a copy.
