@@ -45,7 +45,7 @@ pub use frame::encoder::{
 };
 pub use frame::header::{FrameHeader, OpCode, Role, MAX_HEADER_LEN};
 pub use handshake::*;
-pub use mask::{apply_mask, kernel_name as mask_kernel_name};
+pub use mask::{apply_mask, apply_mask_copy, extend_with_mask, kernel_name as mask_kernel_name};
 pub use message::{Event, Feed, Limits, Receiver, ReceiverConfig};
 pub use utf8::Utf8Validator;
 

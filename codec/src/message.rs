@@ -12,7 +12,8 @@
 //!   no allocation. A single-frame text message is UTF-8-validated in place.
 //! * A **fragmented** message, or a frame that **straddles buffers**, is
 //!   copied into a per-connection assembly `Vec<u8>`, allocated when first
-//!   needed. Control frames that straddle buffers are appended behind a
+//!   needed, and unmasked during that copy (one pass over the bytes, not an
+//!   in-place unmask and then a copy). Control frames that straddle buffers are appended behind a
 //!   message in progress and removed after delivery. The assembly buffer is
 //!   freed when a [`Feed`] ends with no message in progress, so an idle
 //!   receiver holds no heap memory.
@@ -25,7 +26,7 @@ use crate::close::CloseCode;
 use crate::error::ProtocolError;
 use crate::frame::decoder::{Decoded, DecoderConfig, FrameDecoder, PayloadChunk};
 use crate::frame::header::{FrameHeader, OpCode, Role};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, extend_with_mask};
 use crate::utf8::Utf8Validator;
 use core::ops::Range;
 
@@ -326,13 +327,17 @@ impl Receiver {
         }
     }
 
-    fn append(&mut self, bytes: &[u8]) {
+    /// Appends payload bytes to the assembly buffer, unmasking them with
+    /// `mask` (rotated to their first byte) in the same pass.
+    fn append(&mut self, bytes: &[u8], mask: Option<[u8; 4]>) {
         if bytes.is_empty() {
             return;
         }
-        self.assembly
-            .get_or_insert_with(Default::default)
-            .extend_from_slice(bytes);
+        let v = self.assembly.get_or_insert_with(Default::default);
+        match mask {
+            Some(key) => extend_with_mask(v, bytes, key, 0),
+            None => v.extend_from_slice(bytes),
+        }
     }
 
     fn assembled_len(&self) -> usize {
@@ -356,7 +361,7 @@ impl Receiver {
                     }
                 }
             }
-            let r = match self.decoder.decode(buf, pos) {
+            let r = match self.decoder.decode_masked(buf, pos) {
                 Ok(None) => return None,
                 Ok(Some(Decoded::Header(h))) => self.on_header(&h).map(|()| None),
                 Ok(Some(Decoded::Payload(c))) => self.on_chunk(buf, c),
@@ -393,9 +398,6 @@ impl Receiver {
         }
         let start = *pos + n;
         let range = start..start + h.payload_len as usize;
-        if let Some(key) = h.mask {
-            apply_mask(&mut buf[range.clone()], key, 0);
-        }
         *pos = range.end;
         let chunk = PayloadChunk {
             range,
@@ -403,6 +405,7 @@ impl Receiver {
             fin: h.fin,
             first: true,
             last: true,
+            mask: h.mask,
         };
         Some(self.on_chunk(buf, chunk))
     }
@@ -451,13 +454,22 @@ impl Receiver {
         Ok(())
     }
 
-    fn on_chunk(&mut self, buf: &[u8], c: PayloadChunk) -> Result<Option<Raw>, ProtocolError> {
+    /// Handles a payload chunk still masked with `c.mask`: a frame that is a
+    /// whole event is unmasked in place in `buf`; bytes bound for the
+    /// assembly buffer are unmasked while they are copied there.
+    fn on_chunk(&mut self, buf: &mut [u8], c: PayloadChunk) -> Result<Option<Raw>, ProtocolError> {
+        let in_place = |buf: &mut [u8], c: &PayloadChunk| {
+            if let Some(key) = c.mask {
+                apply_mask(&mut buf[c.range.clone()], key, 0);
+            }
+        };
         let bytes = &buf[c.range.clone()];
         if c.opcode.is_control() {
             let src = if c.first && c.last {
+                in_place(buf, &c);
                 Src::Buf(c.range)
             } else {
-                self.append(bytes);
+                self.append(bytes, c.mask);
                 self.ctrl_len += bytes.len() as u8;
                 if !c.last {
                     return Ok(None);
@@ -487,6 +499,7 @@ impl Receiver {
         let end_of_message = c.last && c.fin;
         if !*assembling && c.first && end_of_message {
             // The whole single-frame message is in this buffer: no copy.
+            in_place(buf, &c);
             self.msg = Msg::None;
             let src = Src::Buf(c.range);
             return Ok(Some(if compressed {
@@ -510,12 +523,13 @@ impl Receiver {
                 .reserve(want);
         }
         *assembling = true;
+        let from = self.assembled_len();
+        self.append(bytes, c.mask);
         if text && !compressed {
-            // Fail fast (Autobahn 6.4.x): check each chunk as it arrives,
-            // before it is copied anywhere.
-            self.utf8.push(bytes)?;
+            // Fail fast (Autobahn 6.4.x): check each chunk as it arrives.
+            let asm = self.assembly.as_deref().map_or(&[][..], |v| v.as_slice());
+            self.utf8.push(&asm[from..])?;
         }
-        self.append(bytes);
         if !end_of_message {
             return Ok(None);
         }

@@ -1,6 +1,7 @@
 //! Property: the low-level `FrameDecoder` returns exactly the headers the
 //! encoder wrote and the unmasked payloads, for random headers (all three
-//! length encodings, RSV1, every opcode) with the stream cut anywhere.
+//! length encodings, RSV1, every opcode) with the stream cut anywhere; and
+//! `decode_masked` does the same when each chunk is unmasked while copied.
 
 use proptest::prelude::*;
 use ringws_codec::{
@@ -51,7 +52,21 @@ fn encode(frames: &[(FrameHeader, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
+/// How the test reads payloads: `decode` (unmasked in place), or
+/// `decode_masked` with each chunk unmasked while copied out.
+#[derive(Clone, Copy)]
+enum Mode {
+    InPlace,
+    Copy,
+}
+
 fn decode(stream: &[u8], cuts: &[usize]) -> Vec<(FrameHeader, Vec<u8>)> {
+    let a = decode_with(stream, cuts, Mode::InPlace);
+    assert_eq!(a, decode_with(stream, cuts, Mode::Copy));
+    a
+}
+
+fn decode_with(stream: &[u8], cuts: &[usize], mode: Mode) -> Vec<(FrameHeader, Vec<u8>)> {
     let mut dec = FrameDecoder::new(DecoderConfig {
         role: Role::Server,
         max_frame_size: 1 << 20,
@@ -62,10 +77,24 @@ fn decode(stream: &[u8], cuts: &[usize]) -> Vec<(FrameHeader, Vec<u8>)> {
     for &end in cuts.iter().chain(core::iter::once(&stream.len())) {
         let mut buf = stream[start..end].to_vec();
         let mut pos = 0;
-        while let Some(item) = dec.decode(&mut buf, &mut pos).expect("valid stream") {
-            match item {
-                Decoded::Header(h) => got.push((h, Vec::new())),
-                Decoded::Payload(c) => got.last_mut().unwrap().1.extend_from_slice(&buf[c.range]),
+        loop {
+            let item = match mode {
+                Mode::InPlace => dec.decode(&mut buf, &mut pos),
+                Mode::Copy => dec.decode_masked(&buf, &mut pos),
+            };
+            match item.expect("valid stream") {
+                None => break,
+                Some(Decoded::Header(h)) => got.push((h, Vec::new())),
+                Some(Decoded::Payload(c)) => {
+                    let out = &mut got.last_mut().unwrap().1;
+                    match (mode, c.mask) {
+                        (Mode::InPlace, None) => out.extend_from_slice(&buf[c.range]),
+                        (Mode::Copy, Some(key)) => {
+                            ringws_codec::extend_with_mask(out, &buf[c.range], key, 0)
+                        }
+                        (_, m) => panic!("chunk mask {m:?} in this mode"),
+                    }
+                }
             }
         }
         assert_eq!(pos, buf.len());

@@ -25,7 +25,8 @@ pub enum Decoded {
 }
 
 /// A piece of a frame's payload: `range` indexes the buffer passed to
-/// [`FrameDecoder::decode`], and those bytes are already unmasked.
+/// [`FrameDecoder::decode`] (bytes already unmasked) or
+/// [`FrameDecoder::decode_masked`] (bytes still masked with `mask`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PayloadChunk {
     /// Where the bytes are, in the buffer given to `decode`.
@@ -39,6 +40,11 @@ pub struct PayloadChunk {
     /// This chunk ends at the last byte of the payload. `first && last`
     /// means the whole payload is in this one buffer.
     pub last: bool,
+    /// The masking key still to apply to these bytes, rotated so that its
+    /// byte 0 goes with the chunk's first byte (`apply_mask(bytes, key, 0)`).
+    /// Always `None` from [`FrameDecoder::decode`], which unmasked in place,
+    /// and for unmasked frames.
+    pub mask: Option<[u8; 4]>,
 }
 
 /// The per-frame checks that need configuration, not message state.
@@ -139,6 +145,24 @@ impl FrameDecoder {
         buf: &mut [u8],
         pos: &mut usize,
     ) -> Result<Option<Decoded>, ProtocolError> {
+        let mut r = self.decode_masked(buf, pos)?;
+        if let Some(Decoded::Payload(c)) = &mut r {
+            if let Some(key) = c.mask.take() {
+                apply_mask(&mut buf[c.range.clone()], key, 0);
+            }
+        }
+        Ok(r)
+    }
+
+    /// Like [`FrameDecoder::decode`], but payload bytes are left masked: each
+    /// chunk says which key (rotated to its first byte) still applies, for
+    /// a caller that copies the bytes anyway and can unmask while copying
+    /// ([`crate::apply_mask_copy`]).
+    pub fn decode_masked(
+        &mut self,
+        buf: &[u8],
+        pos: &mut usize,
+    ) -> Result<Option<Decoded>, ProtocolError> {
         debug_assert!(*pos <= buf.len());
         match &mut self.state {
             State::Header { buf: stash, len } => {
@@ -209,9 +233,11 @@ impl FrameDecoder {
                 // `n <= avail`, so it fits in `usize`.
                 let n = (*remaining).min(avail as u64) as usize;
                 let range = *pos..*pos + n;
-                if *flags & MASKED != 0 {
-                    apply_mask(&mut buf[range.clone()], *key, usize::from(*phase));
-                }
+                let mask = (*flags & MASKED != 0).then(|| {
+                    let mut k = *key;
+                    k.rotate_left(usize::from(*phase));
+                    k
+                });
                 *phase = ((usize::from(*phase) + n) % 4) as u8;
                 *remaining -= n as u64;
                 *pos += n;
@@ -221,6 +247,7 @@ impl FrameDecoder {
                     fin: *flags & FIN != 0,
                     first: *flags & FIRST != 0,
                     last: *remaining == 0,
+                    mask,
                 };
                 *flags &= !FIRST;
                 if chunk.last {

@@ -31,6 +31,18 @@ use std::sync::OnceLock;
 /// A kernel: XOR `buf` with the key repeated from phase 0.
 type Kernel = fn(&mut [u8], [u8; 4]);
 
+/// A copying kernel: `dst = src ^ key` (repeated from phase 0), one pass;
+/// the slices have equal lengths.
+type CopyKernel = fn(&mut [u8], &[u8], [u8; 4]);
+
+/// The kernels picked for this CPU.
+#[derive(Clone, Copy)]
+struct Chosen {
+    name: &'static str,
+    apply: Kernel,
+    copy: CopyKernel,
+}
+
 /// Below this length the dispatch (an atomic load and an indirect call) costs
 /// more than it saves; the word loop handles it inline.
 const SMALL: usize = 32;
@@ -50,10 +62,41 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// Write `src` XORed with the masking `key` into `dst` (equal lengths), where
+/// `src` starts `offset` bytes into the frame's payload: a copy and the
+/// unmasking in one pass, for payload bytes that are copied anyway (a message
+/// assembled from several receive buffers). Panics if the lengths differ.
+#[inline]
+pub fn apply_mask_copy(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+    let key = rotate(key, offset);
+    if src.len() < SMALL {
+        scalar::apply_copy(dst, src, key);
+    } else {
+        (chosen().copy)(dst, src, key);
+    }
+}
+
+/// Append `src` XORed with the masking `key` (from payload offset `offset`)
+/// to `v`, in one pass: [`apply_mask_copy`] into `v`'s spare capacity, so
+/// the new bytes are written once, not zeroed or copied first.
+pub fn extend_with_mask(v: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    let n = src.len();
+    v.reserve(n);
+    let spare = &mut v.spare_capacity_mut()[..n];
+    // SAFETY: `MaybeUninit<u8>` has the layout of `u8`; the kernels only
+    // write `dst` (never read it), so its uninitialised contents are never
+    // observed, and every one of the `n` bytes is written before `set_len`.
+    let dst = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), n) };
+    apply_mask_copy(dst, src, key, offset);
+    // SAFETY: `reserve(n)` made room and the `n` bytes after `len` were just
+    // initialised.
+    unsafe { v.set_len(v.len() + n) };
+}
+
 /// The name of the kernel [`apply_mask`] uses on this machine: `"avx2"`,
 /// `"sse2"`, `"neon"` or `"scalar"`. For start-up logs and benches.
 pub fn kernel_name() -> &'static str {
-    chosen().0
+    chosen().name
 }
 
 /// `key` rotated so that index 0 is the key byte for payload offset `offset`.
@@ -65,41 +108,59 @@ fn rotate(mut key: [u8; 4], offset: usize) -> [u8; 4] {
 
 #[inline]
 fn kernel() -> Kernel {
-    chosen().1
+    chosen().apply
 }
 
-fn chosen() -> (&'static str, Kernel) {
-    static KERNEL: OnceLock<(&'static str, Kernel)> = OnceLock::new();
+fn chosen() -> Chosen {
+    static KERNEL: OnceLock<Chosen> = OnceLock::new();
     *KERNEL.get_or_init(detect)
 }
 
+const SCALAR: Chosen = Chosen {
+    name: "scalar",
+    apply: scalar::apply,
+    copy: scalar::apply_copy,
+};
+
 /// Picks the best kernel for this CPU. Runs once.
-fn detect() -> (&'static str, Kernel) {
+fn detect() -> Chosen {
     if cfg!(any(feature = "force-scalar", miri)) {
-        return ("scalar", scalar::apply);
+        return SCALAR;
     }
     // `available` lists the preferred kernel first and always ends with scalar.
     available()[0]
 }
 
 /// The SIMD kernels this CPU supports, best first, then the scalar one.
-fn available() -> Vec<(&'static str, Kernel)> {
-    let mut v: Vec<(&'static str, Kernel)> = Vec::with_capacity(3);
+fn available() -> Vec<Chosen> {
+    let mut v: Vec<Chosen> = Vec::with_capacity(3);
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
-            v.push(("avx2", avx2_entry));
+            v.push(Chosen {
+                name: "avx2",
+                apply: avx2_entry,
+                copy: avx2_copy_entry,
+            });
         }
         // SSE2 is part of the x86_64 baseline.
-        v.push(("sse2", sse2_entry));
+        v.push(Chosen {
+            name: "sse2",
+            apply: sse2_entry,
+            copy: sse2_copy_entry,
+        });
     }
     #[cfg(target_arch = "aarch64")]
     {
         if std::arch::is_aarch64_feature_detected!("neon") {
-            v.push(("neon", neon_entry));
+            v.push(Chosen {
+                name: "neon",
+                apply: neon_entry,
+                copy: neon_copy_entry,
+            });
         }
     }
-    v.push(("scalar", scalar::apply));
+    v.push(SCALAR);
     v
 }
 
@@ -121,6 +182,26 @@ fn neon_entry(buf: &mut [u8], key: [u8; 4]) {
     // SAFETY: only handed out by `available`, after
     // `is_aarch64_feature_detected!("neon")` returned true.
     unsafe { neon::apply(buf, key) }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2_copy_entry(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    // SAFETY: handed out by `available` only after AVX2 was detected.
+    unsafe { avx2::apply_copy(dst, src, key) }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn sse2_copy_entry(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    // SAFETY: SSE2 is part of the x86_64 baseline.
+    unsafe { sse2::apply_copy(dst, src, key) }
+}
+
+/// NEON has no fused kernel yet: copy, then unmask in place (two passes
+/// over bytes that are in L1/L2 by then). Not measured on aarch64 here.
+#[cfg(target_arch = "aarch64")]
+fn neon_copy_entry(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    dst.copy_from_slice(src);
+    neon_entry(dst, key);
 }
 
 /// Reference and per-kernel entry points for tests and benches. Not API.
@@ -164,6 +245,38 @@ pub mod internal {
             *w ^= mask_u32;
         }
         super::scalar::apply_bytes(suffix, mask_u32.to_ne_bytes(), 0);
+    }
+
+    /// A copying kernel with the [`super::apply_mask_copy`] contract.
+    pub type CopyFn = fn(&mut [u8], &[u8], [u8; 4], usize);
+
+    /// Every copying kernel this CPU can run, by name, best first, ending
+    /// with `"scalar"`, each taking any offset, length and alignment.
+    pub fn copy_kernels() -> Vec<(&'static str, CopyFn)> {
+        let mut v: Vec<(&'static str, CopyFn)> = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(("avx2", |d, s, k, o| {
+                    super::avx2_copy_entry(d, s, super::rotate(k, o))
+                }));
+            }
+            v.push(("sse2", |d, s, k, o| {
+                super::sse2_copy_entry(d, s, super::rotate(k, o))
+            }));
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            if std::arch::is_aarch64_feature_detected!("neon") {
+                v.push(("neon", |d, s, k, o| {
+                    super::neon_copy_entry(d, s, super::rotate(k, o))
+                }));
+            }
+        }
+        v.push(("scalar", |d, s, k, o| {
+            super::scalar::apply_copy(d, s, super::rotate(k, o))
+        }));
+        v
     }
 
     /// Every kernel this CPU can run, by name, best first, ending with
@@ -226,6 +339,40 @@ mod tests {
                         assert_eq!(&got[..align], &src[..align]);
                         assert_eq!(&got[align + len..], &src[align + len..]);
                     }
+                }
+            }
+        }
+    }
+
+    /// The copying kernels, the dispatching entry point and the `Vec`
+    /// extension against the byte loop, over the same geometry, with the
+    /// source and destination misaligned differently; the source is never
+    /// changed and nothing around the destination range is written.
+    #[test]
+    fn copy_kernels_match_bytewise() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let mut fns = copy_kernels();
+        fns.push(("dispatch", apply_mask_copy));
+        let src: Vec<u8> = (0..4096 + 64 + 64).map(|i| (i * 7 + 3) as u8).collect();
+        let canvas = vec![0xa5u8; src.len() + 64];
+        let mut got = canvas.clone();
+        for len in (0..=300).chain((301..=4096 + 64).step_by(61)).chain([4096]) {
+            for (sa, da) in [(0, 0), (1, 0), (0, 1), (3, 17), (13, 32), (31, 5), (32, 63)] {
+                for offset in 0..4 {
+                    let mut want = src[sa..sa + len].to_vec();
+                    unmask_bytewise(&mut want, key, offset);
+                    for (name, f) in &fns {
+                        got.copy_from_slice(&canvas);
+                        f(&mut got[da..da + len], &src[sa..sa + len], key, offset);
+                        let at = format!("{name} len={len} src@{sa} dst@{da} off={offset}");
+                        assert_eq!(&got[da..da + len], &want[..], "{at}");
+                        assert_eq!(&got[..da], &canvas[..da], "{at}");
+                        assert_eq!(&got[da + len..], &canvas[da + len..], "{at}");
+                    }
+                    let mut v = vec![9u8; da];
+                    extend_with_mask(&mut v, &src[sa..sa + len], key, offset);
+                    assert_eq!(&v[..da], &vec![9u8; da][..]);
+                    assert_eq!(&v[da..], &want[..], "extend len={len} off={offset}");
                 }
             }
         }

@@ -44,6 +44,34 @@ pub(super) fn apply(buf: &mut [u8], key: [u8; 4]) {
     }
 }
 
+/// Write `src` XORed with `key` (from phase 0) to `dst`, 8 bytes at a time;
+/// a length that is not a multiple of 8 ends with one overlapping step over
+/// the last 8 bytes, recomputed from `src`.
+#[inline]
+pub(super) fn apply_copy(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    assert_eq!(dst.len(), src.len());
+    let n = src.len();
+    if n < 8 {
+        for (i, (d, s)) in dst.iter_mut().zip(src).enumerate() {
+            *d = s ^ key[i & 3];
+        }
+        return;
+    }
+    let k64 = key64(key);
+    for (d, s) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
+        let v = u64::from_ne_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]) ^ k64;
+        d.copy_from_slice(&v.to_ne_bytes());
+    }
+    if n % 8 != 0 {
+        let tail_at = n - 8;
+        write8(
+            dst,
+            tail_at,
+            read8(src, tail_at) ^ key64(rotated(key, tail_at)),
+        );
+    }
+}
+
 /// Byte loop starting at key phase `phase`.
 #[inline]
 pub(super) fn apply_bytes(buf: &mut [u8], key: [u8; 4], phase: usize) {

@@ -61,3 +61,56 @@ pub(super) unsafe fn apply(buf: &mut [u8], key: [u8; 4]) {
         unsafe { _mm_storeu_si128(p.add(tail_at) as *mut __m128i, _mm_xor_si128(tail, kt)) };
     }
 }
+
+/// Write `len` bytes of `src` XORed with `key` (from phase 0) to `dst` in one
+/// pass. A length that is not a multiple of 16 ends with one overlapping
+/// step over the last 16 bytes, recomputed from `src`.
+///
+/// # Safety
+///
+/// The CPU must support SSE2 (every x86_64 CPU does).
+#[target_feature(enable = "sse2")]
+pub(super) unsafe fn apply_copy(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    assert_eq!(dst.len(), src.len());
+    let len = src.len();
+    if len < 16 {
+        return super::scalar::apply_copy(dst, src, key);
+    }
+    let (dst, src) = (dst.as_mut_ptr(), src.as_ptr());
+    let kv = _mm_set1_epi32(i32::from_ne_bytes(key));
+    let mut i = 0;
+    while i + 64 <= len {
+        // SAFETY: `i + 64 <= len`: the four vectors are inside both slices;
+        // `loadu`/`storeu` accept any alignment.
+        unsafe {
+            let s = src.add(i) as *const __m128i;
+            let d = dst.add(i) as *mut __m128i;
+            let x0 = _mm_loadu_si128(s);
+            let x1 = _mm_loadu_si128(s.add(1));
+            let x2 = _mm_loadu_si128(s.add(2));
+            let x3 = _mm_loadu_si128(s.add(3));
+            _mm_storeu_si128(d, _mm_xor_si128(x0, kv));
+            _mm_storeu_si128(d.add(1), _mm_xor_si128(x1, kv));
+            _mm_storeu_si128(d.add(2), _mm_xor_si128(x2, kv));
+            _mm_storeu_si128(d.add(3), _mm_xor_si128(x3, kv));
+        }
+        i += 64;
+    }
+    while i + 16 <= len {
+        // SAFETY: `i + 16 <= len`: the vector is inside both slices.
+        unsafe {
+            let x = _mm_loadu_si128(src.add(i) as *const __m128i);
+            _mm_storeu_si128(dst.add(i) as *mut __m128i, _mm_xor_si128(x, kv));
+        }
+        i += 16;
+    }
+    if i < len {
+        let tail_at = len - 16;
+        let kt = _mm_set1_epi32(i32::from_ne_bytes(rotated(key, tail_at)));
+        // SAFETY: `len >= 16`: the last 16 bytes are inside both slices.
+        unsafe {
+            let x = _mm_loadu_si128(src.add(tail_at) as *const __m128i);
+            _mm_storeu_si128(dst.add(tail_at) as *mut __m128i, _mm_xor_si128(x, kt));
+        }
+    }
+}

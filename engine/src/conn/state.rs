@@ -380,22 +380,23 @@ impl<S> Connection<S> {
     /// Process held bytes while the connection is below its limit (the
     /// worker calls this whenever it settles a connection).
     pub(crate) fn process_held<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
-        if self.core.held.is_empty() || self.rx_blocked(ctx) {
-            return;
-        }
-        let Some(mut held) = self.core.held.take() else {
-            return;
-        };
-        let rest = match self.phase {
-            Phase::Open { .. } | Phase::Closing { .. } => self.feed_frames(&mut held[..], h, ctx),
-            // Closed: nothing reads them any more.
-            Phase::Handshaking(_) | Phase::Closed => 0,
-        };
-        if rest > 0 {
-            // Stopped at the limit again; the rest waits (dropping the
-            // processed front is O(1)).
-            held.advance(held.len() - rest);
-            self.core.held.put_back(held);
+        while !self.rx_blocked(ctx) {
+            let Some(mut chunk) = self.core.held.pop_front() else {
+                return;
+            };
+            if !matches!(self.phase, Phase::Open { .. } | Phase::Closing { .. }) {
+                // Closed: nothing reads them any more.
+                self.core.held.clear();
+                return;
+            }
+            let rest = self.feed_frames(&mut chunk[..], h, ctx);
+            if rest > 0 {
+                // Stopped at the limit again; the rest waits (dropping the
+                // processed front is O(1)).
+                chunk.advance(chunk.len() - rest);
+                self.core.held.put_front(chunk);
+                return;
+            }
         }
     }
 
