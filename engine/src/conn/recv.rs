@@ -97,14 +97,6 @@ impl Rx {
         self.0.is_some()
     }
 
-    /// Bytes that can be fed next without producing an event (see
-    /// [`Receiver::quiet_len`]).
-    pub(crate) fn quiet_len(&self) -> usize {
-        self.0
-            .as_ref()
-            .map_or(0, |rx| rx.quiet_len().min(usize::MAX as u64) as usize)
-    }
-
     /// Process `data`, calling `f` per event until it returns `false` or
     /// the data is used up. Returns how many bytes at the end of `data`
     /// were not processed (non-zero only when `f` stopped early; they were

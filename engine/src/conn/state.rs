@@ -3,17 +3,17 @@
 
 use std::os::fd::RawFd;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use ringws_codec::{
     reject_response, write_accept_response, CloseCode, HandshakeConfig, HandshakeStatus, OpCode,
     ServerHandshake,
 };
 
-use super::held::Held;
+use super::held::{Held, HeldEvent, Kind, Payload};
 use super::recv::{Flow, Lent, Rx, RxEvent};
 use super::send::{Outgoing, SendQueue, SHARE_THRESHOLD};
 use crate::reactor::Token;
-use crate::server::{Conn, ConnId, Handler, SendStatus, WorkerCtx};
+use crate::server::{Conn, ConnId, Handler, Message, SendStatus, WorkerCtx};
 
 /// What the worker must do with the socket; set by the state machine.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl Flags {
     /// receive is re-armed (this flag cleared) once the queue drains.
     pub(crate) const RECV_PAUSED: u16 = 1 << 11;
     /// The peer ended the stream (or the socket failed) while reading was
-    /// paused: acted on once the held bytes are processed.
+    /// paused: acted on once the held events are handed over.
     pub(crate) const PEER_ENDED: u16 = 1 << 12;
 
     pub(crate) fn has(self, f: u16) -> bool {
@@ -76,10 +76,10 @@ pub(crate) struct ConnCore {
     /// The deadline of this connection's live timer-heap entry (`u64::MAX`
     /// if none).
     pub(crate) timer_at: u64,
-    /// Received bytes not processed yet because the connection reached its
-    /// send-buffer limit: what the kernel delivered before the paused
-    /// receive stopped, kept in arrival order and processed before anything
-    /// newer. Empty, with no heap, otherwise.
+    /// Events received (parsed) but not handed to the handler yet because
+    /// the connection reached its send-buffer limit: what the kernel
+    /// delivered before the paused receive stopped, in arrival order, handed
+    /// over before anything newer. Empty, with no heap, otherwise.
     pub(crate) held: Held,
 }
 
@@ -323,7 +323,7 @@ impl<S> Connection<S> {
             && self.core.buffered_amount() >= ctx.limits.send_buffer_limit
     }
 
-    /// Whether the receive should be paused (blocked, or bytes held).
+    /// Whether the receive should be paused (blocked, or events held).
     pub(crate) fn wants_pause(&self, ctx: &WorkerCtx) -> bool {
         !self.core.held.is_empty() || self.rx_blocked(ctx)
     }
@@ -348,55 +348,32 @@ impl<S> Connection<S> {
         }
     }
 
-    /// Process frames; while bytes are held or the connection is over its
-    /// limit, hold these too (behind the others), and hold what is left
-    /// when processing stops at the limit.
+    /// Parse what arrived; events wait in `held` while the connection is
+    /// at its send-buffer limit (see [`Connection::feed_frames`]).
     fn deliver<H: Handler<State = S>>(&mut self, data: &mut [u8], h: &H, ctx: &mut WorkerCtx) {
-        if self.wants_pause(ctx) {
-            // Bytes that only extend the message being assembled call no
-            // handler and queue no output: feed them now (one copy, into
-            // assembly, which they reach anyway) and hold only the rest.
-            let quiet = match &self.phase {
-                Phase::Open { rx, .. } | Phase::Closing { rx, .. } if self.core.held.is_empty() => {
-                    rx.quiet_len().min(data.len())
-                }
-                _ => 0,
-            };
-            if quiet > 0 {
-                let rest = self.feed_frames(&mut data[..quiet], h, ctx);
-                debug_assert_eq!(rest, 0, "quiet bytes produce no event to stop at");
-            }
-            if quiet < data.len() {
-                self.core.held.extend_from_slice(&data[quiet..]);
-            }
-            return;
-        }
-        let rest = self.feed_frames(data, h, ctx);
-        if rest > 0 {
-            self.core.held.extend_from_slice(&data[data.len() - rest..]);
-        }
+        self.feed_frames(data, h, ctx);
     }
 
-    /// Process held bytes while the connection is below its limit (the
-    /// worker calls this whenever it settles a connection).
+    /// Hand held events to the handler while the connection is below its
+    /// limit (the worker calls this whenever it settles a connection).
     pub(crate) fn process_held<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
-        while !self.rx_blocked(ctx) {
-            let Some(mut chunk) = self.core.held.pop_front() else {
+        while !self.core.held.is_empty() && !self.rx_blocked(ctx) {
+            let id = self.core.id(ctx);
+            let Connection { core, phase } = self;
+            let (user, closing) = match phase {
+                Phase::Open { user, .. } => (user, false),
+                Phase::Closing { user, .. } => (user, true),
+                // Closed: nothing reads them any more.
+                Phase::Handshaking(_) | Phase::Closed => {
+                    core.held.clear();
+                    return;
+                }
+            };
+            let Some(ev) = core.held.pop() else {
                 return;
             };
-            if !matches!(self.phase, Phase::Open { .. } | Phase::Closing { .. }) {
-                // Closed: nothing reads them any more.
-                self.core.held.clear();
-                return;
-            }
-            let rest = self.feed_frames(&mut chunk[..], h, ctx);
-            if rest > 0 {
-                // Stopped at the limit again; the rest waits (dropping the
-                // processed front is O(1)).
-                chunk.advance(chunk.len() - rest);
-                self.core.held.put_front(chunk);
-                return;
-            }
+            hand_over(h, core, ctx, id, user, closing, ev);
+            self.after_callback(h, ctx);
         }
     }
 
@@ -481,54 +458,74 @@ impl<S> Connection<S> {
         self.core.finish(ctx);
     }
 
-    /// Process frames; returns how many bytes at the end of `data` were
-    /// left unprocessed because the connection reached its send-buffer
-    /// limit (to be held and fed later).
-    fn feed_frames<H: Handler<State = S>>(
-        &mut self,
-        data: &mut [u8],
-        h: &H,
-        ctx: &mut WorkerCtx,
-    ) -> usize {
+    /// Process frames. Below the send-buffer limit each event goes to the
+    /// handler (or is answered) as it completes; once the limit is reached
+    /// (or while events are already held) the rest of `data` is still
+    /// parsed, and the events it completes are held, in order, for
+    /// [`Connection::process_held`]. A close or a protocol error first hands
+    /// over what is held, so the application sees every message that came
+    /// before it.
+    fn feed_frames<H: Handler<State = S>>(&mut self, data: &mut [u8], h: &H, ctx: &mut WorkerCtx) {
         let id = self.core.id(ctx);
+        let over_limit = self.rx_blocked(ctx);
         let Connection { core, phase } = self;
         let (user, rx, closing) = match phase {
             Phase::Open { user, rx } => (user, rx, false),
             Phase::Closing { user, rx } => (user, rx, true),
-            _ => return 0,
+            _ => return,
         };
         // What ended the connection, if anything: (code, reason, echo close).
         let mut end: Option<(CloseCode, String, bool)> = None;
-        let mut at_limit = false;
+        let mut holding = over_limit || !core.held.is_empty();
+        // The assembled message being taken over to be held.
+        let mut taking: Option<Kind> = None;
         let cfg = ctx.rx;
         let limit = ctx.limits.send_buffer_limit;
-        let rest = rx.feed(&cfg, data, |ev| {
+        rx.feed(&cfg, data, |ev| {
             match ev {
                 RxEvent::Message(m, lent) => {
                     ctx.stats.msgs_in += 1;
                     // Once a close is queued (by the handler, or before),
                     // the application gets no further messages.
-                    if !closing && !core.flags.has(Flags::CLOSE_SENT) {
-                        // An assembled message may be sent on without a
-                        // copy: `send_message` claims its buffer if the
-                        // handler sends exactly these bytes.
-                        ctx.lend.lent = lent;
-                        h.on_message(
-                            &mut Conn {
-                                id,
-                                core: &mut *core,
-                                ctx: &mut *ctx,
-                            },
-                            user,
-                            m,
-                        );
-                        ctx.lend.lent = None;
-                        if ctx.lend.claimed.is_some() {
+                    if closing || core.flags.has(Flags::CLOSE_SENT) {
+                        return Flow::Go;
+                    }
+                    if holding {
+                        let (kind, bytes) = match m {
+                            Message::Text(t) => (Kind::Text, t.as_bytes()),
+                            Message::Binary(b) => (Kind::Binary, b),
+                        };
+                        if lent.is_some() {
+                            // Assembled: hold the codec's buffer itself.
+                            taking = Some(kind);
                             return Flow::Take;
                         }
+                        core.held.push_copy(kind, bytes);
+                        return Flow::Go;
+                    }
+                    // An assembled message may be sent on without a copy:
+                    // `send_message` claims its buffer if the handler sends
+                    // exactly these bytes.
+                    ctx.lend.lent = lent;
+                    h.on_message(
+                        &mut Conn {
+                            id,
+                            core: &mut *core,
+                            ctx: &mut *ctx,
+                        },
+                        user,
+                        m,
+                    );
+                    ctx.lend.lent = None;
+                    if ctx.lend.claimed.is_some() {
+                        return Flow::Take;
                     }
                 }
                 RxEvent::Taken(buf) => {
+                    if let Some(kind) = taking.take() {
+                        core.held.push_owned(kind, buf.unwrap_or_default());
+                        return Flow::Go;
+                    }
                     let at = ctx.lend.claimed.take().expect("a claim precedes Taken");
                     match (buf, core.out.as_mut()) {
                         (Some(buf), Some(o)) => {
@@ -548,10 +545,16 @@ impl<S> Connection<S> {
                     }
                 }
                 RxEvent::Ping(p) => {
+                    if holding {
+                        // Answered in order, after the messages before it.
+                        core.held.push_copy(Kind::Ping, p);
+                        return Flow::Go;
+                    }
                     core.send_control(ctx, OpCode::Pong, p);
                 }
                 RxEvent::Pong => {}
                 RxEvent::Close(code, reason) => {
+                    hand_over_all(h, core, ctx, id, user, closing);
                     let code = code.unwrap_or(CloseCode::NO_STATUS);
                     // Echo the peer's code (RFC 6455 §5.5.1), or none if it sent none.
                     let echo = if code == CloseCode::NO_STATUS {
@@ -564,17 +567,16 @@ impl<S> Connection<S> {
                     return Flow::Stop;
                 }
                 RxEvent::Error(e) => {
+                    hand_over_all(h, core, ctx, id, user, closing);
                     core.queue_close(ctx, Some(e.close_code()), e.reason());
                     end = Some((e.close_code(), e.reason().to_owned(), false));
                     return Flow::Stop;
                 }
             }
-            // Backpressure: at the limit, the next message could only be
-            // dropped. Stop here; the rest is processed once the queue
-            // drains (pings count too: their pongs are queued).
+            // Backpressure: at the limit the handler could only queue more.
+            // Hold what follows (pings too: their pongs are queued).
             if !closing && !core.flags.has(Flags::CLOSE_SENT) && core.buffered_amount() >= limit {
-                at_limit = true;
-                return Flow::Stop;
+                holding = true;
             }
             Flow::Go
         });
@@ -582,11 +584,6 @@ impl<S> Connection<S> {
             self.close_now(h, ctx, code, &reason);
         } else {
             self.after_callback(h, ctx);
-        }
-        if at_limit {
-            rest
-        } else {
-            0
         }
     }
 
@@ -732,5 +729,79 @@ impl<S> Connection<S> {
             );
         }
         self.after_callback(h, ctx);
+    }
+}
+
+/// Deliver one held event: a message to the handler (an assembled one lent
+/// so that a send of exactly its bytes takes its buffer), a ping answered.
+fn hand_over<S, H: Handler<State = S>>(
+    h: &H,
+    core: &mut ConnCore,
+    ctx: &mut WorkerCtx,
+    id: ConnId,
+    user: &mut S,
+    closing: bool,
+    ev: HeldEvent,
+) {
+    let text = match ev.kind {
+        Kind::Ping => {
+            core.send_control(ctx, OpCode::Pong, &ev.payload);
+            return;
+        }
+        Kind::Text => true,
+        Kind::Binary => false,
+    };
+    if closing || core.flags.has(Flags::CLOSE_SENT) {
+        return;
+    }
+    let bytes: &[u8] = &ev.payload;
+    let m = if text {
+        // Checked on arrival; this only makes the `&str` (no `unsafe`).
+        match std::str::from_utf8(bytes) {
+            Ok(t) => Message::Text(t),
+            Err(_) => {
+                tracing::error!("held text message is not UTF-8; dropping connection");
+                core.flags.set(Flags::DEAD);
+                return;
+            }
+        }
+    } else {
+        Message::Binary(bytes)
+    };
+    ctx.lend.lent = matches!(ev.payload, Payload::Owned(_)).then(|| Lent {
+        addr: bytes.as_ptr() as usize,
+        len: bytes.len(),
+    });
+    h.on_message(&mut Conn { id, core, ctx }, user, m);
+    ctx.lend.lent = None;
+    if let Some(at) = ctx.lend.claimed.take() {
+        match (ev.payload, core.out.as_mut()) {
+            (Payload::Owned(v), Some(o)) => {
+                o.queue.fill_claimed(at, Bytes::from(v));
+                #[cfg(test)]
+                {
+                    ctx.lend.taken += 1;
+                }
+            }
+            _ => {
+                tracing::error!("claimed message buffer missing; dropping connection");
+                core.flags.set(Flags::DEAD);
+            }
+        }
+    }
+}
+
+/// Deliver everything held, whatever the send-buffer limit (a close or an
+/// error follows: the connection is ending).
+fn hand_over_all<S, H: Handler<State = S>>(
+    h: &H,
+    core: &mut ConnCore,
+    ctx: &mut WorkerCtx,
+    id: ConnId,
+    user: &mut S,
+    closing: bool,
+) {
+    while let Some(ev) = core.held.pop() {
+        hand_over(h, core, ctx, id, user, closing, ev);
     }
 }

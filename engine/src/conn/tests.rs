@@ -383,54 +383,82 @@ fn at_the_send_limit_input_is_held_in_order_not_dropped() {
 }
 
 #[test]
-fn at_the_send_limit_a_message_in_progress_keeps_assembling() {
-    // Bytes that only extend the message being received call no handler,
-    // so they go into assembly at once instead of being held (copied) and
-    // fed later; the message is delivered once the queue drains.
+fn at_the_send_limit_input_is_parsed_and_held_as_events() {
+    // Over the limit the handler is not called, but input keeps being
+    // parsed: a message in progress keeps assembling and a completed one
+    // waits as an event, its assembled buffer held without a copy and taken
+    // over by the echo once the queue drains.
     let h = Arc::new(Log::default());
     let mut ctx = ctx();
     ctx.limits.send_buffer_limit = 20;
+    ctx.rx.max_message_size = 1 << 20;
+    ctx.rx.max_frame_size = 1 << 20;
     let (mut c, mut rx) = open(&h, &mut ctx);
-    let big = vec![b'x'; 900];
+    let big: String = (0..6000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let mut input = Vec::new();
     input.extend(frame(OpCode::Text, true, b"first message 1"));
     input.extend(frame(OpCode::Text, true, b"second message 2"));
-    let last = frame(OpCode::Text, true, &big);
-    let (a, rest) = last.split_at(300);
-    let (b, c_part) = rest.split_at(300);
+    let last = frame(OpCode::Text, true, big.as_bytes());
+    let (a, rest) = last.split_at(3000);
+    let (b, c_part) = rest.split_at(2000);
     input.extend(a);
     c.handle_data(&mut input, &h, &mut ctx);
     assert!(c.rx_blocked(&ctx), "two echoes pass the limit");
-    // The start of the big frame arrived after the limit was reached, with
-    // the frame boundary: held.
-    assert!(!c.core.held.is_empty());
-    let mut out = take_output(&mut c, &mut ctx);
-    let mut events = client_events(&mut rx, &mut out);
-    c.process_held(&h, &mut ctx);
     assert!(
         c.core.held.is_empty(),
-        "the frame's start went into assembly"
+        "a message in progress is not an event"
     );
-    // Paused again? No: the queue drained. Block it, then feed the middle:
-    // it is assembled, not held.
-    ctx.limits.send_buffer_limit = 0;
     c.handle_data(&mut b.to_vec(), &h, &mut ctx);
-    assert!(c.rx_blocked(&ctx));
-    assert!(c.core.held.is_empty(), "mid-message bytes are not held");
-    // The last piece completes the message: with the queue at its limit it
-    // is held, then delivered once below it.
+    assert!(c.core.held.is_empty(), "mid-message bytes go to assembly");
     c.handle_data(&mut c_part.to_vec(), &h, &mut ctx);
-    assert!(!c.core.held.is_empty(), "the completing byte waits");
-    ctx.limits.send_buffer_limit = 1 << 20;
+    assert!(!c.core.held.is_empty(), "the completed message waits");
+    assert_eq!(ctx.lend.taken, 0);
+    let mut out = take_output(&mut c, &mut ctx);
+    let mut events = client_events(&mut rx, &mut out);
+    assert_eq!(events.len(), 2, "nothing delivered over the limit");
     c.process_held(&h, &mut ctx);
     assert!(c.core.held.is_empty());
+    assert_eq!(ctx.lend.taken, 1, "the held buffer is sent, not copied");
     let mut out = take_output(&mut c, &mut ctx);
     events.extend(client_events(&mut rx, &mut out));
     assert_eq!(events.len(), 3, "{events:?}");
-    assert_eq!(
-        events[2],
-        format!("Text({:?})", String::from_utf8(big).unwrap())
-    );
+    assert_eq!(events[2], format!("Text({big:?})"));
+    assert_eq!(c.core.held.capacity(), 0);
+}
+
+#[test]
+fn a_close_or_an_error_behind_held_events_comes_after_them() {
+    // The application sees every message that arrived before the peer's
+    // close (or the frame that broke the protocol), held or not.
+    for (tail, want_close) in [
+        (frame(OpCode::Close, true, &[0x03, 0xe8]), "close 1000 "),
+        (
+            vec![0x81, 0x05, b'h', b'e', b'l', b'l', b'o'],
+            "close 1002 ",
+        ),
+    ] {
+        let h = Arc::new(Log::default());
+        let mut ctx = ctx();
+        ctx.limits.send_buffer_limit = 20;
+        let (mut c, _rx) = open(&h, &mut ctx);
+        let mut input = Vec::new();
+        for i in 0..4 {
+            input.extend(frame(
+                OpCode::Text,
+                true,
+                format!("message {i:02}").as_bytes(),
+            ));
+        }
+        input.extend(&tail);
+        c.handle_data(&mut input, &h, &mut ctx);
+        let log = h.0.lock().unwrap().clone();
+        let msgs: Vec<&String> = log.iter().filter(|l| l.starts_with("Text")).collect();
+        assert_eq!(msgs.len(), 4, "{log:?}");
+        assert!(log.last().unwrap().starts_with(want_close), "{log:?}");
+        assert!(c.core.held.is_empty());
+    }
 }
 
 #[test]
