@@ -26,7 +26,11 @@ USAGE: ringws [OPTIONS]
                             one the client offers that is listed is chosen
   --log LEVEL               error|warn|info|debug|trace [default: info]
   --recv-buffers NxSIZE     receive buffers per worker: count (power of two)
-                            and bytes each      [default: 128x65536]
+                            and bytes each [default: 16x131072 on io_uring,
+                            128x65536 on epoll]
+  --whole-recv-buffers      io_uring: each receive uses up a whole buffer
+                            (default: receives share buffers where the
+                            kernel has IOU_PBUF_RING_INC, Linux 6.12+)
   --huge-pages              let the heap use transparent huge pages (off by
                             default: 2 MiB faults make idle memory jump in
                             2 MiB steps; see docs/decisions.md)
@@ -85,6 +89,7 @@ struct Args {
     log: String,
     huge_pages: bool,
     recv_buffers: Option<(u16, u32)>,
+    whole_recv_buffers: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -99,6 +104,7 @@ fn parse() -> Result<Args, String> {
         log: "info".into(),
         huge_pages: false,
         recv_buffers: None,
+        whole_recv_buffers: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -138,6 +144,7 @@ fn parse() -> Result<Args, String> {
             "--subprotocol" => a.protocols.push(val()?),
             "--log" => a.log = val()?,
             "--huge-pages" => a.huge_pages = true,
+            "--whole-recv-buffers" => a.whole_recv_buffers = true,
             "--recv-buffers" => {
                 let v = val()?;
                 let parsed = v
@@ -196,6 +203,9 @@ fn main() -> ExitCode {
         .idle_timeout((args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)));
     if let Some(n) = args.workers {
         b = b.workers(n);
+    }
+    if args.whole_recv_buffers {
+        b = b.incremental_recv(false);
     }
     if let Some((count, size)) = args.recv_buffers {
         b = b.recv_buffers(count, size);

@@ -8,6 +8,19 @@
 //! entry it covers. The kernel tells us which buffer it filled through the
 //! completion's buffer id; we hand that buffer back with [`BufRing::recycle`]
 //! as soon as the connection is done with it.
+//!
+//! # Incremental consumption (`IOU_PBUF_RING_INC`, Linux 6.12)
+//!
+//! Registered with that flag, a receive takes only the bytes it needs from
+//! the current buffer, and the next receive (of any connection) continues in
+//! the same buffer after them: a 100-byte read no longer uses up a 64 KiB
+//! buffer, so a ring of a few large buffers serves many small reads. Each
+//! completion still names the buffer; its bytes start where the previous
+//! piece of that buffer ended (we track the offset, as the kernel does), and
+//! `IORING_CQE_F_BUF_MORE` says the kernel will put more into it. The buffer
+//! goes back to the ring only after its last piece (no `BUF_MORE`) has been
+//! handled; pieces are handled in completion order, so the earlier ones are
+//! done by then.
 
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -30,6 +43,18 @@ pub(crate) struct BufRing {
     tail: u16,
     /// Buffer group id the ring is registered under.
     pub(crate) bgid: u16,
+    /// Registered for incremental consumption.
+    inc: bool,
+    /// Bytes of each buffer already handed out (incremental mode only).
+    offsets: Box<[u32]>,
+}
+
+/// A received piece of a ring buffer.
+pub(crate) struct Piece {
+    pub(crate) ptr: *mut u8,
+    /// The buffer goes back to the ring once this piece is handled (it is
+    /// its last piece).
+    pub(crate) last: bool,
 }
 
 impl BufRing {
@@ -51,6 +76,8 @@ impl BufRing {
             buf_size,
             tail: 0,
             bgid,
+            inc: false,
+            offsets: vec![0; entries as usize].into_boxed_slice(),
         };
         for bid in 0..entries {
             this.push(bid);
@@ -59,19 +86,82 @@ impl BufRing {
         Ok(this)
     }
 
-    /// Register the ring with the kernel under `self.bgid`.
-    pub(crate) fn register(&self, submitter: &io_uring::Submitter<'_>) -> io::Result<()> {
+    /// Register the ring with the kernel under `self.bgid`, for incremental
+    /// consumption if `inc` and the kernel has it (else whole buffers).
+    /// Returns whether incremental consumption is on.
+    pub(crate) fn register(
+        &mut self,
+        submitter: &io_uring::Submitter<'_>,
+        inc: bool,
+    ) -> io::Result<bool> {
+        let flags = if inc {
+            io_uring::types::IOU_PBUF_RING_INC as u16
+        } else {
+            0
+        };
         // SAFETY: the ring memory is page aligned (mmap), holds `entries`
         // entries and lives as long as `self`; the owner unregisters (or drops
         // the io_uring) before dropping `self` — see `UringReactor`'s field order.
-        unsafe {
+        let r = unsafe {
             submitter.register_buf_ring_with_flags(
                 self.ring.ptr() as u64,
                 self.entries,
                 self.bgid,
-                0,
+                flags,
             )
+        };
+        match r {
+            // EINVAL: a kernel before 6.12 does not know the flag.
+            Err(e) if inc && e.raw_os_error() == Some(libc::EINVAL) => {
+                tracing::debug!("IOU_PBUF_RING_INC refused: receive buffers are used whole");
+                self.register(submitter, false)
+            }
+            Err(e) => Err(e),
+            Ok(()) => {
+                self.inc = inc;
+                Ok(inc)
+            }
         }
+    }
+
+    /// Where the `len` bytes a completion reported for buffer `bid` are, and
+    /// whether that completion ends the buffer's use by the kernel
+    /// (`more` is the completion's `IORING_CQE_F_BUF_MORE`).
+    pub(crate) fn take(&mut self, bid: u16, len: u32, more: bool) -> Piece {
+        let base = self.buf_ptr(bid);
+        if !self.inc {
+            return Piece {
+                ptr: base,
+                last: true,
+            };
+        }
+        let off = &mut self.offsets[bid as usize];
+        debug_assert!(*off + len <= self.buf_size);
+        // SAFETY: the kernel filled `len` bytes at offset `off` of this
+        // buffer, so `off + len <= buf_size` and the pointer stays inside it.
+        let ptr = unsafe { base.add(*off as usize) };
+        *off += len;
+        Piece { ptr, last: !more }
+    }
+
+    /// Return the buffers' pages to the kernel (the ring of entries stays).
+    /// Buffers read as zeros until the kernel fills them again.
+    ///
+    /// # Safety
+    /// No received bytes may still be in use, and the kernel must not be
+    /// filling a buffer right now: with `DEFER_TASKRUN` it only does while
+    /// this thread is inside `io_uring_enter`, so between loop turns, once
+    /// every completion of the last turn was handled, is safe. A buffer the
+    /// kernel is part-way through (incremental mode) only loses bytes that
+    /// were already handled; it writes the rest into fresh pages.
+    pub(crate) unsafe fn discard_pages(&self) {
+        // SAFETY: forwarded contract.
+        unsafe { self.bufs.discard() }
+    }
+
+    /// Registered for incremental consumption.
+    pub(crate) fn incremental(&self) -> bool {
+        self.inc
     }
 
     /// Size of each buffer.
@@ -114,6 +204,7 @@ impl BufRing {
 
     /// Give buffer `bid` back to the kernel.
     pub(crate) fn recycle(&mut self, bid: u16) {
+        self.offsets[bid as usize] = 0;
         self.push(bid);
         self.publish();
     }
@@ -144,5 +235,34 @@ mod tests {
         // SAFETY: entry 0 is inside the ring mapping.
         let e0 = unsafe { &*(r.ring.ptr() as *const BufRingEntry) };
         assert_eq!(e0.bid(), 2);
+    }
+
+    #[test]
+    fn incremental_pieces_follow_each_other_until_the_last() {
+        let mut r = BufRing::new(4, 64, 0).unwrap();
+        r.inc = true;
+        let base = r.buf_ptr(1) as usize;
+        let a = r.take(1, 10, true);
+        let b = r.take(1, 20, true);
+        let c = r.take(1, 34, false);
+        assert_eq!(
+            [
+                a.ptr as usize - base,
+                b.ptr as usize - base,
+                c.ptr as usize - base
+            ],
+            [0, 10, 30]
+        );
+        assert!(!a.last && !b.last && c.last);
+        r.recycle(1);
+        assert_eq!(
+            r.take(1, 5, true).ptr as usize,
+            base,
+            "a recycled buffer starts over"
+        );
+        // Whole-buffer mode: every piece starts at the buffer and is its last.
+        r.inc = false;
+        let p = r.take(2, 64, false);
+        assert!(p.last && p.ptr == r.buf_ptr(2));
     }
 }

@@ -260,6 +260,7 @@ impl EpollReactor {
                             ptr: buf.as_mut_ptr(),
                             len: n,
                             id,
+                            release: true,
                         },
                     });
                     if !full && !drain {

@@ -83,6 +83,8 @@ pub(crate) struct ReactorConfig {
     pub(crate) buf_count: u16,
     /// Size of each receive buffer.
     pub(crate) buf_size: u32,
+    /// io_uring: consume ring buffers incrementally when the kernel can.
+    pub(crate) incremental: bool,
     /// Period of [`Completion::Tick`].
     pub(crate) tick: Duration,
 }
@@ -94,6 +96,9 @@ pub(crate) struct RecvBuf {
     ptr: *mut u8,
     len: usize,
     id: u16,
+    /// Recycling hands the buffer back (false for a piece of an
+    /// incrementally consumed ring buffer that the kernel still fills).
+    release: bool,
 }
 
 impl RecvBuf {
@@ -157,6 +162,8 @@ pub(crate) enum Completion {
 }
 
 /// The backend actually running.
+// One per worker, never moved after start: the size difference is moot.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Reactor {
     /// io_uring.
     Uring(uring::UringReactor),
@@ -181,6 +188,24 @@ impl Reactor {
         match backend {
             Backend::Epoll => Ok(Reactor::Epoll(epoll::EpollReactor::new(cfg)?)),
             Backend::Uring | Backend::Auto => Ok(Reactor::Uring(uring::UringReactor::new(cfg)?)),
+        }
+    }
+
+    /// How many times an idle io_uring worker returned its receive buffers'
+    /// pages to the kernel (always 0 on epoll, whose pool is fixed).
+    #[cfg(test)]
+    pub(crate) fn trims(&self) -> u64 {
+        match self {
+            Reactor::Uring(r) => r.trims(),
+            Reactor::Epoll(_) => 0,
+        }
+    }
+
+    /// io_uring receives consume ring buffers incrementally (never on epoll).
+    pub(crate) fn incremental_recv(&self) -> bool {
+        match self {
+            Reactor::Uring(r) => r.incremental(),
+            Reactor::Epoll(_) => false,
         }
     }
 

@@ -261,6 +261,18 @@ impl Mmap {
     pub(crate) fn ptr(&self) -> *mut u8 {
         self.ptr
     }
+
+    /// Give the mapping's pages back to the kernel (`MADV_DONTNEED`): the
+    /// memory stays mapped and reads as zeros until written again.
+    ///
+    /// # Safety
+    /// Nothing may be reading bytes of the mapping it expects to keep, and
+    /// nothing may be writing to it concurrently (the kernel included).
+    pub(crate) unsafe fn discard(&self) {
+        // SAFETY: ptr/len describe our own private anonymous mapping; the
+        // caller guarantees nobody needs its contents.
+        unsafe { libc::madvise(self.ptr as *mut libc::c_void, self.len, libc::MADV_DONTNEED) };
+    }
 }
 
 impl Drop for Mmap {

@@ -41,13 +41,27 @@ fn start_send(r: &mut Reactor, slot: u32, c: &mut EchoConn) {
 }
 
 /// Echo `total` bytes from each of `clients` clients through `backend`.
-fn echo(backend: Backend, clients: usize, total: usize) {
-    // A small ring (8 × 4 KiB) so ENOBUFS and re-arming really happen.
+fn echo(backend: Backend, clients: usize, total: usize, incremental: bool) {
+    echo_with_pauses(backend, clients, total, incremental, None)
+}
+
+/// The echo; with `pause`, each client waits that long after each 10 KB it
+/// writes, so the worker sees whole ticks without input (and trims).
+fn echo_with_pauses(
+    backend: Backend,
+    clients: usize,
+    total: usize,
+    incremental: bool,
+    pause: Option<Duration>,
+) {
+    // A small ring (8 × 4 KiB) so ENOBUFS and re-arming really happen, and,
+    // consumed incrementally, buffers shared by several clients' reads.
     let cfg = ReactorConfig {
         sq_entries: 64,
         buf_count: 8,
         buf_size: 4096,
         tick: Duration::from_millis(20),
+        incremental,
     };
     let mut r = match Reactor::new(backend, &cfg) {
         Ok(r) => r,
@@ -57,6 +71,22 @@ fn echo(backend: Backend, clients: usize, total: usize) {
         }
         Err(e) => panic!("{e}"),
     };
+    if backend == Backend::Uring && incremental {
+        // The flag exists since Linux 6.12: there it must be on.
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut v = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|n| n.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (v.next().unwrap_or(0), v.next().unwrap_or(0));
+        if (major, minor) >= (6, 12) {
+            assert!(
+                r.incremental_recv(),
+                "IOU_PBUF_RING_INC not in use on {release}"
+            );
+        }
+    } else {
+        assert!(!r.incremental_recv());
+    }
     let l = sys::reuseport_listener(
         "127.0.0.1:0".parse().unwrap(),
         128,
@@ -76,6 +106,9 @@ fn echo(backend: Backend, clients: usize, total: usize) {
                 let wr = std::thread::spawn(move || {
                     for chunk in d2.chunks(10_000) {
                         w.write_all(chunk).unwrap();
+                        if let Some(p) = pause {
+                            std::thread::sleep(p);
+                        }
                     }
                 });
                 let mut got = vec![0u8; total];
@@ -146,17 +179,44 @@ fn echo(backend: Backend, clients: usize, total: usize) {
         sys::close(c.fd);
     }
     sys::close(l);
-    eprintln!("{backend}: {clients} clients × {total} B echoed; ticks {ticks}, re-arms {rearms}");
+    eprintln!(
+        "{backend}: {clients} clients × {total} B echoed; ticks {ticks}, re-arms {rearms}, trims {}",
+        r.trims()
+    );
+    if pause.is_some() && backend == Backend::Uring {
+        assert!(
+            r.trims() > 0,
+            "an idle worker never returned its buffer pages"
+        );
+    }
 }
 
 #[test]
 fn uring_raw_echo() {
-    echo(Backend::Uring, 8, 300_000);
+    echo(Backend::Uring, 8, 300_000, false);
+}
+
+#[test]
+fn uring_raw_echo_incremental_buffers() {
+    echo(Backend::Uring, 8, 300_000, true);
+}
+
+#[test]
+fn uring_raw_echo_with_idle_trims() {
+    // Pauses of 3 ticks between writes: the buffers' pages are returned to
+    // the kernel while idle, and the echo is still byte for byte.
+    echo_with_pauses(
+        Backend::Uring,
+        4,
+        60_000,
+        true,
+        Some(Duration::from_millis(60)),
+    );
 }
 
 #[test]
 fn epoll_raw_echo() {
-    echo(Backend::Epoll, 8, 300_000);
+    echo(Backend::Epoll, 8, 300_000, false);
 }
 
 #[test]

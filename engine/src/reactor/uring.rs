@@ -49,6 +49,31 @@ pub(crate) struct UringReactor {
     /// The kernel has `IORING_OP_MSG_RING` (5.18+): this ring can ring
     /// other rings and be rung.
     msg_ring: bool,
+    /// Idle trimming of the receive buffers' pages (see [`Trim`]).
+    trim: Trim,
+}
+
+/// Returning the receive ring's pages to the kernel when the worker has
+/// received nothing for a whole tick. Under small reads the ring's pages
+/// become resident one by one (incremental consumption walks through every
+/// buffer), so a server that once saw traffic would keep the whole ring
+/// resident forever; trimmed, an idle worker holds only its connections'
+/// state. Only with `DEFER_TASKRUN`, where the kernel fills buffers solely
+/// inside this thread's `io_uring_enter`: the trim runs at the start of a
+/// turn, after every completion of the previous one was handled.
+#[derive(Default)]
+struct Trim {
+    enabled: bool,
+    /// Bytes were received since the last tick.
+    active: bool,
+    /// Some buffer page may be resident.
+    touched: bool,
+    /// This batch had a tick.
+    ticked: bool,
+    /// Discard at the start of the next turn.
+    due: bool,
+    /// Discards done (tests).
+    done: u64,
 }
 
 /// Check that io_uring is usable and has every opcode this backend uses.
@@ -91,15 +116,16 @@ pub(crate) fn probe() -> Result<(), String> {
     }
     // Multishot recv and buffer rings have no opcode of their own: try
     // registering a tiny buffer ring.
-    let bufs = BufRing::new(2, 64, BGID).map_err(|e| e.to_string())?;
-    bufs.register(&ring.submitter())
+    let mut bufs = BufRing::new(2, 64, BGID).map_err(|e| e.to_string())?;
+    bufs.register(&ring.submitter(), false)
         .map_err(|e| format!("IORING_REGISTER_PBUF_RING: {e}"))?;
     drop(ring);
     drop(bufs);
     Ok(())
 }
 
-fn build_ring(entries: u32) -> io::Result<IoUring> {
+/// The ring, and whether it has `DEFER_TASKRUN` (the first attempt).
+fn build_ring(entries: u32) -> io::Result<(IoUring, bool)> {
     let cq = entries.saturating_mul(4);
     let attempts: [fn(&mut io_uring::Builder); 3] = [
         |b| {
@@ -125,7 +151,7 @@ fn build_ring(entries: u32) -> io::Result<IoUring> {
                         "io_uring set up without SINGLE_ISSUER|DEFER_TASKRUN"
                     );
                 }
-                return Ok(r);
+                return Ok((r, i == 0));
             }
             // EINVAL: the kernel does not know a flag; try fewer.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
@@ -137,9 +163,15 @@ fn build_ring(entries: u32) -> io::Result<IoUring> {
 
 impl UringReactor {
     pub(crate) fn new(cfg: &ReactorConfig) -> io::Result<Self> {
-        let ring = build_ring(cfg.sq_entries)?;
-        let bufs = BufRing::new(cfg.buf_count, cfg.buf_size, BGID)?;
-        bufs.register(&ring.submitter())?;
+        let (ring, defer_taskrun) = build_ring(cfg.sq_entries)?;
+        let mut bufs = BufRing::new(cfg.buf_count, cfg.buf_size, BGID)?;
+        let inc = bufs.register(&ring.submitter(), cfg.incremental)?;
+        tracing::debug!(
+            buffers = cfg.buf_count,
+            size = cfg.buf_size,
+            incremental = inc,
+            "receive buffer ring registered"
+        );
         let mut probe = Probe::new();
         let msg_ring = ring.submitter().register_probe(&mut probe).is_ok()
             && probe.is_supported(opcode::MsgRingData::CODE);
@@ -161,6 +193,10 @@ impl UringReactor {
             accept_retry: Vec::new(),
             cqes: Vec::with_capacity(256),
             msg_ring,
+            trim: Trim {
+                enabled: defer_taskrun,
+                ..Trim::default()
+            },
         };
         this.arm_tick();
         Ok(this)
@@ -302,6 +338,15 @@ impl UringReactor {
     }
 
     pub(crate) fn turn(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
+        if std::mem::take(&mut self.trim.due) {
+            // SAFETY: every completion of the previous turn was handled (and
+            // its buffer recycled) before this turn (caller duty), and with
+            // DEFER_TASKRUN the kernel fills buffers only inside the
+            // `submit_and_wait` below (`Trim::enabled` requires it).
+            unsafe { self.bufs.discard_pages() };
+            self.trim.touched = false;
+            self.trim.done += 1;
+        }
         loop {
             match self.ring.submit_and_wait(1) {
                 Ok(_) => break,
@@ -330,6 +375,11 @@ impl UringReactor {
             self.map(ud, res, flags, out);
         }
         self.cqes = cqes;
+        let t = &mut self.trim;
+        if std::mem::take(&mut t.ticked) {
+            t.due = t.enabled && t.touched && !t.active;
+            t.active = false;
+        }
         Ok(())
     }
 
@@ -358,14 +408,19 @@ impl UringReactor {
             OpKind::Recv => {
                 let more = cqueue::more(flags);
                 if let Some(bid) = cqueue::buffer_select(flags) {
+                    let len = res.max(0) as u32;
+                    let piece = self.bufs.take(bid, len, cqueue::buffer_more(flags));
                     if res > 0 {
+                        self.trim.active = true;
+                        self.trim.touched = true;
                         let buf = RecvBuf {
-                            ptr: self.bufs.buf_ptr(bid),
+                            ptr: piece.ptr,
                             len: res as usize,
                             id: bid,
+                            release: piece.last,
                         };
                         out.push(Completion::Data { token, buf });
-                    } else {
+                    } else if piece.last {
                         self.bufs.recycle(bid);
                     }
                 }
@@ -389,6 +444,7 @@ impl UringReactor {
             }
             OpKind::Tick => {
                 // -ETIME: the timer expired (the normal case).
+                self.trim.ticked = true;
                 self.arm_tick();
                 for idx in std::mem::take(&mut self.accept_retry) {
                     if (idx as usize) < self.listeners.len() {
@@ -419,7 +475,20 @@ impl UringReactor {
     }
 
     pub(crate) fn recycle(&mut self, buf: RecvBuf) {
-        self.bufs.recycle(buf.id);
+        if buf.release {
+            self.bufs.recycle(buf.id);
+        }
+    }
+
+    /// How many times the receive buffers' pages were returned while idle.
+    #[cfg(test)]
+    pub(crate) fn trims(&self) -> u64 {
+        self.trim.done
+    }
+
+    /// Receives consume ring buffers incrementally (`IOU_PBUF_RING_INC`).
+    pub(crate) fn incremental(&self) -> bool {
+        self.bufs.incremental()
     }
 
     /// Size of each provided receive buffer.
@@ -441,6 +510,7 @@ mod bell_tests {
             buf_count: 4,
             buf_size: 256,
             tick: Duration::from_millis(tick_ms),
+            incremental: true,
         };
         match UringReactor::new(&cfg) {
             Ok(r) if r.bell_fd().is_some() => Some(r),

@@ -22,8 +22,10 @@ pub(crate) struct Config {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) close_timeout: Duration,
     pub(crate) max_connections_per_worker: usize,
-    pub(crate) recv_buffers: u16,
-    pub(crate) recv_buffer_size: u32,
+    /// Receive buffers (count, size) if set; else the backend's default
+    /// ([`Config::recv_geometry`]).
+    pub(crate) recv_buffers: Option<(u16, u32)>,
+    pub(crate) incremental_recv: bool,
     pub(crate) pin_workers: bool,
     pub(crate) backlog: i32,
 }
@@ -43,14 +45,25 @@ impl Default for Config {
             idle_timeout: Some(Duration::from_secs(120)),
             close_timeout: Duration::from_secs(5),
             max_connections_per_worker: 1 << 20,
-            // Buffers are recycled within the loop turn that filled them, so the
-            // ring only needs a turn's worth; fewer buffers also means fewer
-            // distinct pages touched (RSS) under small messages.
-            recv_buffers: 128,
-            recv_buffer_size: 64 << 10,
+            recv_buffers: None,
+            incremental_recv: true,
             pin_workers: true,
             backlog: 1024,
         }
+    }
+}
+
+impl Config {
+    /// Receive buffers per worker: the configured geometry, or the backend's
+    /// default. io_uring: 16 × 128 KiB, consumed incrementally (small reads
+    /// share a buffer) and small enough to stay in cache; epoll: 128 × 64
+    /// KiB, one buffer per read, so up to 128 reads per loop turn. Measured
+    /// in docs/decisions.md.
+    pub(crate) fn recv_geometry(&self, backend: Backend) -> (u16, u32) {
+        self.recv_buffers.unwrap_or(match backend {
+            Backend::Epoll => (128, 64 << 10),
+            Backend::Uring | Backend::Auto => (16, 128 << 10),
+        })
     }
 }
 
@@ -153,11 +166,20 @@ impl Builder {
     }
 
     /// Receive buffers per worker: count (power of two ≤ 32768) and size.
-    /// On io_uring these form the provided-buffer ring (default 128 × 64 KiB;
+    /// On io_uring these form the provided-buffer ring (default 16 × 128 KiB;
+    /// epoll: a pool of 128 × 64 KiB;
     /// running out costs a re-arm, never data).
     pub fn recv_buffers(mut self, count: u16, size: u32) -> Self {
-        self.cfg.recv_buffers = count;
-        self.cfg.recv_buffer_size = size;
+        self.cfg.recv_buffers = Some((count, size));
+        self
+    }
+
+    /// io_uring: let each receive take only the part of a ring buffer it
+    /// needs (`IOU_PBUF_RING_INC`, Linux 6.12+; default on, ignored where
+    /// the kernel lacks it), so small reads share a buffer. Off: every
+    /// receive uses up a whole buffer.
+    pub fn incremental_recv(mut self, on: bool) -> Self {
+        self.cfg.incremental_recv = on;
         self
     }
 

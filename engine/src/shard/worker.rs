@@ -159,11 +159,13 @@ impl<H: Handler> Worker<H> {
         // Tick often enough for the shortest timeout to be roughly honoured.
         let shortest = idle_ms.min(handshake_ms).min(close_ms);
         let tick = std::time::Duration::from_millis((shortest / 8).clamp(5, 250));
+        let (buf_count, buf_size) = cfg.recv_geometry(cfg.backend);
         let rcfg = ReactorConfig {
             sq_entries: 1024,
-            buf_count: cfg.recv_buffers,
-            buf_size: cfg.recv_buffer_size,
+            buf_count,
+            buf_size,
             tick,
+            incremental: cfg.incremental_recv,
         };
         let mut reactor = Reactor::new(cfg.backend, &rcfg)?;
         reactor.arm_wake(shared.mailboxes[id as usize].eventfd())?;
@@ -194,7 +196,12 @@ impl<H: Handler> Worker<H> {
             shared: shared.clone(),
             lend: Default::default(),
         };
-        tracing::debug!(worker = id, backend = %reactor.backend(), "worker started");
+        tracing::debug!(
+            worker = id,
+            backend = %reactor.backend(),
+            incremental_recv = reactor.incremental_recv(),
+            "worker started"
+        );
         Ok(Self {
             id,
             reactor,
