@@ -5,7 +5,7 @@
 # every geometry alike; server on CPU 0 and load on CPU 1 under SCHED_FIFO.
 # Writes OUT/<cell>/<geometry>-<run>.json (ringws-bench reports: server CPU
 # per message in .server.cpu_us_per_op) and prints per cell and geometry the
-# median server CPU per message and median msgs/s.
+# median server CPU per message and median msgs/s (also in OUT/summary.md).
 #
 #   perf/recv-ring-ab.sh [runs]                (default 3; NO_BUILD=1 skips the build)
 #   GEOS="128x65536:whole 16x131072" CELLS="65536:100:16 16:100:1" OUT=perf/results/x perf/recv-ring-ab.sh 5
@@ -42,7 +42,7 @@ for r in $(seq 1 "$runs"); do
     done
   done
 done
-python3 - "$out" <<'PY'
+python3 - "$out" <<'PY' | tee "$out/summary.md"
 import glob, json, os, statistics, sys
 out = sys.argv[1]
 print(f"\n| cell | ring | server CPU µs/msg (median) | runs | msgs/s (median) |\n|---|---|---:|---|---:|")
