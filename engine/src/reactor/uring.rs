@@ -212,6 +212,10 @@ impl UringReactor {
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 return;
             }
+            // A submission outside `turn` may issue a receive inline, which
+            // fills a ring buffer and posts its completion before the next
+            // turn reaps it: no trimming until that turn has run.
+            self.trim.due = false;
             if let Err(e) = self.ring.submit() {
                 tracing::warn!(error = %e, "io_uring submit while SQ full failed");
             }
@@ -338,7 +342,10 @@ impl UringReactor {
     }
 
     pub(crate) fn turn(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
-        if std::mem::take(&mut self.trim.due) {
+        // Only with nothing in the completion queue: a pending completion
+        // may carry bytes in a ring buffer (belt and braces with the reset
+        // in `push`).
+        if std::mem::take(&mut self.trim.due) && self.ring.completion().is_empty() {
             // SAFETY: every completion of the previous turn was handled (and
             // its buffer recycled) before this turn (caller duty), and with
             // DEFER_TASKRUN the kernel fills buffers only inside the
