@@ -224,6 +224,30 @@ impl ConnCore {
         self.after_queue(ctx)
     }
 
+    /// Put the buffer of the message a send claimed into the queue's
+    /// placeholder `at`. A claim is only made for a lent buffer, so a
+    /// missing one is a bug: the connection is dropped rather than send a
+    /// hole. Returns whether the placeholder was filled.
+    fn fill_claim(&mut self, ctx: &mut WorkerCtx, at: usize, buf: Option<Vec<u8>>) -> bool {
+        match (buf, self.out.as_mut()) {
+            (Some(buf), Some(o)) => {
+                o.queue.fill_claimed(at, Bytes::from(buf));
+                #[cfg(test)]
+                {
+                    ctx.lend.taken += 1;
+                }
+                #[cfg(not(test))]
+                let _ = ctx;
+                true
+            }
+            _ => {
+                tracing::error!("claimed message buffer missing; dropping connection");
+                self.flags.set(Flags::DEAD);
+                false
+            }
+        }
+    }
+
     /// Control frames skip the send-buffer limit (they are ≤ 127 bytes and
     /// the protocol requires answering pings).
     pub(crate) fn send_control(
@@ -343,15 +367,9 @@ impl<S> Connection<S> {
                 let status = hs.feed(data);
                 self.after_handshake(status, data, h, ctx);
             }
-            Phase::Open { .. } | Phase::Closing { .. } => self.deliver(data, h, ctx),
+            Phase::Open { .. } | Phase::Closing { .. } => self.feed_frames(data, h, ctx),
             Phase::Closed => {}
         }
-    }
-
-    /// Parse what arrived; events wait in `held` while the connection is
-    /// at its send-buffer limit (see [`Connection::feed_frames`]).
-    fn deliver<H: Handler<State = S>>(&mut self, data: &mut [u8], h: &H, ctx: &mut WorkerCtx) {
-        self.feed_frames(data, h, ctx);
     }
 
     /// Hand held events to the handler while the connection is below its
@@ -423,7 +441,7 @@ impl<S> Connection<S> {
                             }
                             self.after_callback(h, ctx);
                             if consumed < data.len() && matches!(self.phase, Phase::Open { .. }) {
-                                self.deliver(&mut data[consumed..], h, ctx);
+                                self.feed_frames(&mut data[consumed..], h, ctx);
                             }
                         }
                         Err(e) => {
@@ -527,21 +545,8 @@ impl<S> Connection<S> {
                         return Flow::Go;
                     }
                     let at = ctx.lend.claimed.take().expect("a claim precedes Taken");
-                    match (buf, core.out.as_mut()) {
-                        (Some(buf), Some(o)) => {
-                            o.queue.fill_claimed(at, Bytes::from(buf));
-                            #[cfg(test)]
-                            {
-                                ctx.lend.taken += 1;
-                            }
-                        }
-                        _ => {
-                            // Ruled out by `Rx::run` (only assembled
-                            // messages are lent); never send a hole.
-                            tracing::error!("claimed message buffer missing; dropping connection");
-                            core.flags.set(Flags::DEAD);
-                            return Flow::Stop;
-                        }
+                    if !core.fill_claim(ctx, at, buf) {
+                        return Flow::Stop;
                     }
                 }
                 RxEvent::Ping(p) => {
@@ -775,19 +780,11 @@ fn hand_over<S, H: Handler<State = S>>(
     h.on_message(&mut Conn { id, core, ctx }, user, m);
     ctx.lend.lent = None;
     if let Some(at) = ctx.lend.claimed.take() {
-        match (ev.payload, core.out.as_mut()) {
-            (Payload::Owned(v), Some(o)) => {
-                o.queue.fill_claimed(at, Bytes::from(v));
-                #[cfg(test)]
-                {
-                    ctx.lend.taken += 1;
-                }
-            }
-            _ => {
-                tracing::error!("claimed message buffer missing; dropping connection");
-                core.flags.set(Flags::DEAD);
-            }
-        }
+        let buf = match ev.payload {
+            Payload::Owned(v) => Some(v),
+            Payload::Inline(_) => None,
+        };
+        core.fill_claim(ctx, at, buf);
     }
 }
 
