@@ -160,6 +160,9 @@ pub struct Receiver {
     /// What the last delivered event left in `assembly` to clean up.
     pending: Pending,
     status: Status,
+    /// The assembly buffer is out with the caller ([`Receiver::take_direct`])
+    /// until [`Receiver::feed_direct`] brings it back; feeds process nothing.
+    direct_out: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,6 +231,7 @@ impl Receiver {
             ctrl_len: 0,
             pending: Pending::None,
             status: Status::Open,
+            direct_out: false,
         }
     }
 
@@ -241,6 +245,74 @@ impl Receiver {
             rx: self,
             buf,
             pos: 0,
+            direct: 0,
+        }
+    }
+
+    /// How many payload bytes of the data frame in progress are still to
+    /// come, when they may be received straight into the message's buffer
+    /// ([`Receiver::take_direct`]): zero between frames, in a header, in a
+    /// control frame, once finished, or while the buffer is already out.
+    pub fn direct_remaining(&self) -> u64 {
+        if self.status != Status::Open || self.direct_out || self.msg == Msg::None {
+            return 0;
+        }
+        match self.decoder.payload_remaining() {
+            Some((n, op, _)) if !op.is_control() => n,
+            _ => 0,
+        }
+    }
+
+    /// Lends out the message's assembly buffer so that the next payload
+    /// bytes of the data frame in progress can be received straight into
+    /// it, skipping a copy: returns the buffer (the message so far, with
+    /// room reserved behind it) and how many bytes may be appended, at most
+    /// `max` and never past the end of the frame. `None` when
+    /// [`Receiver::direct_remaining`] is zero.
+    ///
+    /// Append the bytes as received (still masked) and give the buffer back
+    /// with [`Receiver::feed_direct`]; until then feeds process nothing.
+    /// Memory: the reservation is `min(max, remaining)`, so a peer that
+    /// announces a large frame and sends little costs at most `max`.
+    pub fn take_direct(&mut self, max: usize) -> Option<(Vec<u8>, usize)> {
+        self.cleanup();
+        let remaining = self.direct_remaining();
+        if remaining == 0 || max == 0 {
+            return None;
+        }
+        match &mut self.msg {
+            Msg::Text { assembling, .. } | Msg::Binary { assembling, .. } => *assembling = true,
+            Msg::None => return None,
+        }
+        let room = remaining.min(max as u64) as usize;
+        let mut buf = self.assembly.take().map_or_else(Vec::new, |b| *b);
+        buf.reserve(room);
+        self.direct_out = true;
+        Some((buf, room))
+    }
+
+    /// Brings back the buffer lent by [`Receiver::take_direct`] with
+    /// `appended` payload bytes (as received, still masked) added at its
+    /// end, and processes them as if they had been fed: unmasked in place,
+    /// UTF-8-checked for text, and the message delivered by the returned
+    /// [`Feed`] if they complete it. `appended` may be zero (nothing came).
+    ///
+    /// # Panics
+    /// If `appended` is more than `take_direct` allowed or than `buf` holds.
+    #[must_use = "drain the Feed with `next_event` until it returns None"]
+    pub fn feed_direct(&mut self, buf: Vec<u8>, appended: usize) -> Feed<'_, 'static> {
+        assert!(self.direct_out, "feed_direct without take_direct");
+        assert!(
+            appended <= buf.len(),
+            "more bytes appended than the buffer holds"
+        );
+        self.direct_out = false;
+        self.assembly = Some(Box::new(buf));
+        Feed {
+            rx: self,
+            buf: &mut [],
+            pos: 0,
+            direct: appended,
         }
     }
 
@@ -348,7 +420,7 @@ impl Receiver {
     /// (`None`) or the peer broke a rule.
     fn step(&mut self, buf: &mut [u8], pos: &mut usize) -> Option<Result<Raw, ProtocolError>> {
         self.cleanup();
-        if self.status != Status::Open {
+        if self.status != Status::Open || self.direct_out {
             return None;
         }
         loop {
@@ -525,6 +597,47 @@ impl Receiver {
         *assembling = true;
         let from = self.assembled_len();
         self.append(bytes, c.mask);
+        self.assembled(from, end_of_message)
+    }
+
+    /// The `n` payload bytes at the end of the assembly buffer were received
+    /// there directly ([`Receiver::feed_direct`]): unmask them in place and
+    /// go on as for a chunk copied in.
+    fn step_direct(&mut self, n: usize) -> Option<Result<Raw, ProtocolError>> {
+        self.cleanup();
+        if self.status != Status::Open || n == 0 {
+            return None;
+        }
+        let Some(c) = self.decoder.advance_payload(n) else {
+            panic!("feed_direct: {n} bytes appended past what take_direct allowed");
+        };
+        let v = self
+            .assembly
+            .as_deref_mut()
+            .expect("brought back by feed_direct");
+        let from = v.len() - n;
+        if let Some(key) = c.mask {
+            apply_mask(&mut v[from..], key, 0);
+        }
+        match self.assembled(from, c.last && c.fin) {
+            Ok(None) => None,
+            Ok(Some(raw)) => Some(Ok(raw)),
+            Err(e) => Some(Err(self.fail(e))),
+        }
+    }
+
+    /// Message bytes from `from` on were just added to the assembly buffer
+    /// (unmasked): check them, and deliver the message if this was its end.
+    fn assembled(
+        &mut self,
+        from: usize,
+        end_of_message: bool,
+    ) -> Result<Option<Raw>, ProtocolError> {
+        let (text, compressed) = match self.msg {
+            Msg::Text { compressed, .. } => (true, compressed),
+            Msg::Binary { compressed, .. } => (false, compressed),
+            Msg::None => unreachable!("only called with a message in progress"),
+        };
         if text && !compressed {
             // Fail fast (Autobahn 6.4.x): check each chunk as it arrives.
             let asm = self.assembly.as_deref().map_or(&[][..], |v| v.as_slice());
@@ -590,6 +703,9 @@ pub struct Feed<'r, 'b> {
     buf: &'b mut [u8],
     /// Invariant: `pos <= buf.len()`; bytes before it have been processed.
     pos: usize,
+    /// Payload bytes received straight into the assembly buffer
+    /// ([`Receiver::feed_direct`]), processed before `buf`.
+    direct: usize,
 }
 
 impl Feed<'_, '_> {
@@ -600,7 +716,11 @@ impl Feed<'_, '_> {
     /// The event borrows this `Feed`: drop it before calling again.
     #[allow(clippy::should_implement_trait)] // lending: `Iterator` cannot express it
     pub fn next_event(&mut self) -> Option<Result<Event<'_>, ProtocolError>> {
-        let raw = match self.rx.step(self.buf, &mut self.pos)? {
+        let direct = match core::mem::take(&mut self.direct) {
+            0 => None,
+            n => self.rx.step_direct(n),
+        };
+        let raw = match direct.or_else(|| self.rx.step(self.buf, &mut self.pos))? {
             Ok(raw) => raw,
             Err(e) => return Some(Err(e)),
         };

@@ -53,7 +53,7 @@ pub use reactor::Backend;
 pub use ringws_codec::{CloseCode, Request};
 pub use server::{
     Accept, Builder, Conn, ConnId, Handler, Message, NoSuchWorker, Reject, SendStatus, Server,
-    ServerHandle, Stats,
+    ServerHandle, Stats, DIRECT_RECV_MIN,
 };
 
 /// Internals exposed for tests and benchmarks; not a stable API.

@@ -219,46 +219,71 @@ impl FrameDecoder {
                 };
                 Ok(Some(Decoded::Header(parsed)))
             }
-            State::Payload {
-                remaining,
-                key,
-                phase,
-                opcode,
-                flags,
-            } => {
+            State::Payload { remaining, .. } => {
                 let avail = buf.len() - *pos;
                 if avail == 0 && *remaining > 0 {
                     return Ok(None);
                 }
                 // `n <= avail`, so it fits in `usize`.
                 let n = (*remaining).min(avail as u64) as usize;
-                let range = *pos..*pos + n;
-                let mask = (*flags & MASKED != 0).then(|| {
-                    let mut k = *key;
-                    k.rotate_left(usize::from(*phase));
-                    k
-                });
-                *phase = ((usize::from(*phase) + n) % 4) as u8;
-                *remaining -= n as u64;
+                let chunk = self.take_payload(*pos, n);
                 *pos += n;
-                let chunk = PayloadChunk {
-                    range,
-                    opcode: *opcode,
-                    fin: *flags & FIN != 0,
-                    first: *flags & FIRST != 0,
-                    last: *remaining == 0,
-                    mask,
-                };
-                *flags &= !FIRST;
-                if chunk.last {
-                    self.state = State::Header {
-                        buf: [0; MAX_HEADER_LEN],
-                        len: 0,
-                    };
-                }
                 Ok(Some(Decoded::Payload(chunk)))
             }
         }
+    }
+
+    /// Accounts for the next `n` payload bytes of the frame in progress
+    /// having been received somewhere else than a buffer given to `decode`
+    /// (say, by a `recv` straight into the caller's message buffer). The
+    /// returned chunk describes them as [`FrameDecoder::decode_masked`]
+    /// would, with `range` = `0..n` (relative to wherever they are): the
+    /// key still to apply, `first`, `last`. `None`, changing nothing, when
+    /// no payload is in progress or `n` exceeds what is left of it.
+    pub fn advance_payload(&mut self, n: usize) -> Option<PayloadChunk> {
+        match self.state {
+            State::Payload { remaining, .. } if n as u64 <= remaining => {
+                Some(self.take_payload(0, n))
+            }
+            _ => None,
+        }
+    }
+
+    /// The next `n` (≤ remaining) payload bytes, found at `at..at + n`.
+    fn take_payload(&mut self, at: usize, n: usize) -> PayloadChunk {
+        let State::Payload {
+            remaining,
+            key,
+            phase,
+            opcode,
+            flags,
+        } = &mut self.state
+        else {
+            unreachable!("callers check that a payload is in progress");
+        };
+        let mask = (*flags & MASKED != 0).then(|| {
+            let mut k = *key;
+            k.rotate_left(usize::from(*phase));
+            k
+        });
+        *phase = ((usize::from(*phase) + n) % 4) as u8;
+        *remaining -= n as u64;
+        let chunk = PayloadChunk {
+            range: at..at + n,
+            opcode: *opcode,
+            fin: *flags & FIN != 0,
+            first: *flags & FIRST != 0,
+            last: *remaining == 0,
+            mask,
+        };
+        *flags &= !FIRST;
+        if chunk.last {
+            self.state = State::Header {
+                buf: [0; MAX_HEADER_LEN],
+                len: 0,
+            };
+        }
+        chunk
     }
 
     /// The per-frame rules of §5.1–§5.5 that depend on configuration.

@@ -31,6 +31,10 @@ USAGE: ringws [OPTIONS]
   --whole-recv-buffers      io_uring: each receive uses up a whole buffer
                             (default: receives share buffers where the
                             kernel has IOU_PBUF_RING_INC, Linux 6.12+)
+  --direct-recv-min BYTES   io_uring: receive the rest of a data frame
+                            straight into its message buffer once at least
+                            BYTES of it are still to come; 0 = never
+                            [default: 131072]
   --huge-pages              let the heap use transparent huge pages (off by
                             default: 2 MiB faults make idle memory jump in
                             2 MiB steps; see docs/decisions.md)
@@ -90,6 +94,7 @@ struct Args {
     huge_pages: bool,
     recv_buffers: Option<(u16, u32)>,
     whole_recv_buffers: bool,
+    direct_recv_min: Option<usize>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -105,6 +110,7 @@ fn parse() -> Result<Args, String> {
         huge_pages: false,
         recv_buffers: None,
         whole_recv_buffers: false,
+        direct_recv_min: Some(ringws::DIRECT_RECV_MIN),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -145,6 +151,13 @@ fn parse() -> Result<Args, String> {
             "--log" => a.log = val()?,
             "--huge-pages" => a.huge_pages = true,
             "--whole-recv-buffers" => a.whole_recv_buffers = true,
+            "--direct-recv-min" => {
+                let v = val()?;
+                let n: usize = v
+                    .parse()
+                    .map_err(|_| format!("--direct-recv-min: want a byte count, got {v:?}"))?;
+                a.direct_recv_min = (n > 0).then_some(n);
+            }
             "--recv-buffers" => {
                 let v = val()?;
                 let parsed = v
@@ -207,6 +220,7 @@ fn main() -> ExitCode {
     if args.whole_recv_buffers {
         b = b.incremental_recv(false);
     }
+    b = b.direct_recv_min(args.direct_recv_min);
     if let Some((count, size)) = args.recv_buffers {
         b = b.recv_buffers(count, size);
     }
@@ -233,6 +247,7 @@ fn main() -> ExitCode {
         messages_out = s.messages_out,
         loop_turns = s.loop_turns,
         recv_completions = s.recv_completions,
+        direct_bytes = s.direct_bytes,
         sends = s.sends,
         "bye"
     );

@@ -17,6 +17,15 @@ pub(crate) struct RxConfig {
     pub(crate) max_frame_size: usize,
 }
 
+/// Bytes for the receiver.
+pub(crate) enum Input<'a> {
+    /// Received into a (ring) buffer: parsed, unmasked in place, lent out.
+    Bytes(&'a mut [u8]),
+    /// The buffer lent by [`Rx::take_direct`], back with this many payload
+    /// bytes received straight into its end.
+    Direct(Vec<u8>, usize),
+}
+
 /// What the state machine is told about.
 pub(crate) enum RxEvent<'a> {
     /// A data message; `Some(lent)` when it was assembled by the codec (it
@@ -97,19 +106,39 @@ impl Rx {
         self.0.is_some()
     }
 
-    /// Process `data`, calling `f` per event until it returns `false` or
-    /// the data is used up. Returns how many bytes at the end of `data`
+    /// Payload bytes of the data frame in progress still to come that may
+    /// be received straight into the message buffer (0 if none).
+    pub(crate) fn direct_remaining(&self) -> u64 {
+        self.0.as_ref().map_or(0, |rx| rx.direct_remaining())
+    }
+
+    /// Lend out the message buffer for a direct receive of at most `max`
+    /// bytes: the buffer (room reserved) and how many bytes to receive.
+    pub(crate) fn take_direct(&mut self, max: usize) -> Option<(Vec<u8>, usize)> {
+        self.0.as_mut()?.take_direct(max)
+    }
+
+    /// Give back a buffer from [`Rx::take_direct`] with nothing received.
+    pub(crate) fn restore_direct(&mut self, buf: Vec<u8>) {
+        if let Some(rx) = &mut self.0 {
+            // No new bytes: no event, the message buffer is simply back.
+            drop(rx.feed_direct(buf, 0));
+        }
+    }
+
+    /// Process `input`, calling `f` per event until it returns `false` or
+    /// the input is used up. Returns how many bytes at the end of the input
     /// were not processed (non-zero only when `f` stopped early; they were
     /// not touched, so they can be fed later).
     pub(crate) fn feed(
         &mut self,
         cfg: &RxConfig,
-        data: &mut [u8],
+        input: Input<'_>,
         f: impl FnMut(RxEvent<'_>) -> Flow,
     ) -> usize {
         match &mut self.0 {
             Some(rx) => {
-                let rest = Self::run(rx, data, f);
+                let rest = Self::run(rx, input, f);
                 // A finished receiver (close or error seen) is kept: a fresh
                 // one would accept frames again.
                 if rx.is_idle() && !rx.is_finished() {
@@ -117,9 +146,12 @@ impl Rx {
                 }
                 rest
             }
+            // A lent buffer comes back only to the receiver that lent it,
+            // which is kept (it is mid-frame): nothing to do without one.
+            None if matches!(input, Input::Direct(..)) => 0,
             None => {
                 let mut rx = Receiver::new(config(cfg));
-                let rest = Self::run(&mut rx, data, f);
+                let rest = Self::run(&mut rx, input, f);
                 if !rx.is_idle() || rx.is_finished() {
                     self.0 = Some(Box::new(rx));
                 }
@@ -128,15 +160,20 @@ impl Rx {
         }
     }
 
-    fn run(rx: &mut Receiver, data: &mut [u8], mut f: impl FnMut(RxEvent<'_>) -> Flow) -> usize {
+    fn run(rx: &mut Receiver, input: Input<'_>, mut f: impl FnMut(RxEvent<'_>) -> Flow) -> usize {
         // A message outside the fed buffer was assembled by the codec.
-        let fed = data.as_ptr_range();
-        let (lo, hi) = (fed.start as usize, fed.end as usize);
+        let (mut feed, lo, hi) = match input {
+            Input::Bytes(data) => {
+                let fed = data.as_ptr_range();
+                let (lo, hi) = (fed.start as usize, fed.end as usize);
+                (rx.feed(data), lo, hi)
+            }
+            Input::Direct(buf, n) => (rx.feed_direct(buf, n), 0, 0),
+        };
         let lent = |m: &[u8]| {
             let addr = m.as_ptr() as usize;
             (!(m.is_empty() || (lo <= addr && addr < hi))).then_some(Lent { addr, len: m.len() })
         };
-        let mut feed = rx.feed(data);
         while let Some(ev) = feed.next_event() {
             let mut flow = match ev {
                 Ok(Event::Text(t)) => {

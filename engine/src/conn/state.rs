@@ -10,7 +10,7 @@ use ringws_codec::{
 };
 
 use super::held::{Held, HeldEvent, Kind, Payload};
-use super::recv::{Flow, Lent, Rx, RxEvent};
+use super::recv::{Flow, Input, Lent, Rx, RxEvent};
 use super::send::{Outgoing, SendQueue, SHARE_THRESHOLD};
 use crate::reactor::Token;
 use crate::server::{Conn, ConnId, Handler, Message, SendStatus, WorkerCtx};
@@ -48,6 +48,12 @@ impl Flags {
     /// The peer ended the stream (or the socket failed) while reading was
     /// paused: acted on once the held events are handed over.
     pub(crate) const PEER_ENDED: u16 = 1 << 12;
+    /// The multishot receive is being cancelled so that the rest of a large
+    /// frame can be received straight into its message buffer.
+    pub(crate) const TO_DIRECT: u16 = 1 << 13;
+    /// The armed receive is a direct one (`recv_into` the lent message
+    /// buffer, kept by the worker until its completion).
+    pub(crate) const RECV_DIRECT: u16 = 1 << 14;
 
     pub(crate) fn has(self, f: u16) -> bool {
         self.0 & f != 0
@@ -367,8 +373,63 @@ impl<S> Connection<S> {
                 let status = hs.feed(data);
                 self.after_handshake(status, data, h, ctx);
             }
-            Phase::Open { .. } | Phase::Closing { .. } => self.feed_frames(data, h, ctx),
+            Phase::Open { .. } | Phase::Closing { .. } => {
+                self.feed_frames(Input::Bytes(data), h, ctx)
+            }
             Phase::Closed => {}
+        }
+    }
+
+    /// Whether the rest of the frame in progress is worth receiving
+    /// straight into its message buffer: open, nothing held, and at least
+    /// `min` payload bytes still to come.
+    pub(crate) fn wants_direct(&self, min: usize) -> bool {
+        match &self.phase {
+            Phase::Open { rx, .. } => {
+                self.core.held.is_empty()
+                    && !self.core.flags.has(Flags::CLOSE_SENT)
+                    && rx.direct_remaining() >= min.max(1) as u64
+            }
+            _ => false,
+        }
+    }
+
+    /// Lend out the message buffer of the frame in progress for a direct
+    /// receive of at most `max` bytes (see [`Connection::wants_direct`]).
+    pub(crate) fn take_direct(&mut self, min: usize, max: usize) -> Option<(Vec<u8>, usize)> {
+        if !self.wants_direct(min) {
+            return None;
+        }
+        match &mut self.phase {
+            Phase::Open { rx, .. } => rx.take_direct(max),
+            _ => None,
+        }
+    }
+
+    /// Give back a buffer from [`Connection::take_direct`] unused.
+    pub(crate) fn restore_direct(&mut self, buf: Vec<u8>) {
+        if let Phase::Open { rx, .. } | Phase::Closing { rx, .. } = &mut self.phase {
+            rx.restore_direct(buf);
+        }
+    }
+
+    /// A direct receive ended: `buf` is the lent message buffer with `n`
+    /// new bytes at its end (`n` may be 0: nothing came). Processed like
+    /// received bytes; dropped if the connection no longer reads.
+    pub(crate) fn handle_direct<H: Handler<State = S>>(
+        &mut self,
+        buf: Vec<u8>,
+        n: usize,
+        h: &H,
+        ctx: &mut WorkerCtx,
+    ) {
+        if n > 0 {
+            self.core.last_rx_ms = ctx.now_ms;
+            self.core.flags.clear(Flags::PINGED);
+            ctx.stats.bytes_in += n as u64;
+        }
+        if matches!(self.phase, Phase::Open { .. } | Phase::Closing { .. }) {
+            self.feed_frames(Input::Direct(buf, n), h, ctx);
         }
     }
 
@@ -441,7 +502,7 @@ impl<S> Connection<S> {
                             }
                             self.after_callback(h, ctx);
                             if consumed < data.len() && matches!(self.phase, Phase::Open { .. }) {
-                                self.feed_frames(&mut data[consumed..], h, ctx);
+                                self.feed_frames(Input::Bytes(&mut data[consumed..]), h, ctx);
                             }
                         }
                         Err(e) => {
@@ -483,7 +544,7 @@ impl<S> Connection<S> {
     /// [`Connection::process_held`]. A close or a protocol error first hands
     /// over what is held, so the application sees every message that came
     /// before it.
-    fn feed_frames<H: Handler<State = S>>(&mut self, data: &mut [u8], h: &H, ctx: &mut WorkerCtx) {
+    fn feed_frames<H: Handler<State = S>>(&mut self, input: Input<'_>, h: &H, ctx: &mut WorkerCtx) {
         let id = self.core.id(ctx);
         let over_limit = self.rx_blocked(ctx);
         let Connection { core, phase } = self;
@@ -499,7 +560,7 @@ impl<S> Connection<S> {
         let mut taking: Option<Kind> = None;
         let cfg = ctx.rx;
         let limit = ctx.limits.send_buffer_limit;
-        rx.feed(&cfg, data, |ev| {
+        rx.feed(&cfg, input, |ev| {
             match ev {
                 RxEvent::Message(m, lent) => {
                     ctx.stats.msgs_in += 1;

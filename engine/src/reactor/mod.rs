@@ -133,6 +133,16 @@ pub(crate) enum Completion {
     /// A new connection from the listener (already nonblocking on epoll), or
     /// an accept error (`errno`); the reactor keeps accepting either way.
     Accepted(Result<RawFd, i32>),
+    /// A direct receive ([`Reactor::recv_into`]) wrote `len` (> 0) bytes
+    /// into the caller's memory; the receive has ended (arm the next one).
+    /// A direct receive that gets nothing ends with [`Completion::RecvEnded`]
+    /// instead (`Eof`, or `Error`, `ECANCELED` after a stop or a pause).
+    Direct {
+        /// Connection.
+        token: Token,
+        /// Bytes written.
+        len: usize,
+    },
     /// Bytes received on a connection.
     Data {
         /// Connection.
@@ -231,6 +241,35 @@ impl Reactor {
     /// Start (or restart) receiving on a connection.
     pub(crate) fn arm_recv(&mut self, token: Token, fd: RawFd) -> io::Result<()> {
         dispatch!(self, r => r.arm_recv(token, fd))
+    }
+
+    /// Whether [`Reactor::recv_into`] is available (io_uring).
+    pub(crate) fn direct_recv(&self) -> bool {
+        matches!(self, Reactor::Uring(_))
+    }
+
+    /// Receive up to `len` bytes of a connection straight into `ptr`
+    /// (one-shot, instead of the multishot into the buffer ring): for the
+    /// rest of a large frame, which then skips the copy out of the ring.
+    /// Ends with [`Completion::Direct`] or [`Completion::RecvEnded`]; it is
+    /// stopped, paused and counted like an armed receive. io_uring only
+    /// (see [`Reactor::direct_recv`]); a no-op returning `false` on epoll.
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must stay valid for writes, and not be read or
+    /// moved, until the receive's completion.
+    pub(crate) unsafe fn recv_into(
+        &mut self,
+        token: Token,
+        fd: RawFd,
+        ptr: *mut u8,
+        len: u32,
+    ) -> bool {
+        match self {
+            // SAFETY: forwarded caller contract.
+            Reactor::Uring(r) => unsafe { r.recv_into(token, fd, ptr, len) },
+            Reactor::Epoll(_) => false,
+        }
     }
 
     /// Ask the receive to end; a final [`Completion::RecvEnded`] follows.

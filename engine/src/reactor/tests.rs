@@ -169,6 +169,7 @@ fn echo_with_pauses(
                 }
                 Completion::Tick => ticks += 1,
                 Completion::Wake => {}
+                Completion::Direct { .. } => unreachable!("no direct receives here"),
             }
         }
     }

@@ -264,6 +264,26 @@ impl UringReactor {
         Ok(())
     }
 
+    /// A one-shot recv into the caller's memory, under the same `user_data`
+    /// as the multishot (so `stop_recv`/`pause_recv` cancel either); its
+    /// completion is told apart by carrying no ring buffer.
+    ///
+    /// # Safety
+    /// See [`super::Reactor::recv_into`].
+    pub(crate) unsafe fn recv_into(
+        &mut self,
+        token: Token,
+        fd: RawFd,
+        ptr: *mut u8,
+        len: u32,
+    ) -> bool {
+        let e = opcode::Recv::new(types::Fd(fd), ptr, len)
+            .build()
+            .user_data(encode(OpKind::Recv, token));
+        self.push(e);
+        true
+    }
+
     pub(crate) fn stop_recv(&mut self, token: Token, _fd: RawFd) {
         let e = opcode::AsyncCancel::new(encode(OpKind::Recv, token))
             .build()
@@ -430,6 +450,14 @@ impl UringReactor {
                     } else if piece.last {
                         self.bufs.recycle(bid);
                     }
+                } else if res > 0 {
+                    // A direct receive (`recv_into`): multishot completions
+                    // with bytes always name a ring buffer.
+                    out.push(Completion::Direct {
+                        token,
+                        len: res as usize,
+                    });
+                    return;
                 }
                 if !more {
                     let end = match res {

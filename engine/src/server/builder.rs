@@ -26,6 +26,10 @@ pub(crate) struct Config {
     /// ([`Config::recv_geometry`]).
     pub(crate) recv_buffers: Option<(u16, u32)>,
     pub(crate) incremental_recv: bool,
+    /// Receive the rest of a data frame straight into its message buffer
+    /// when at least this many payload bytes are still to come (io_uring);
+    /// `None`: never.
+    pub(crate) direct_recv_min: Option<usize>,
     pub(crate) pin_workers: bool,
     pub(crate) backlog: i32,
 }
@@ -47,11 +51,15 @@ impl Default for Config {
             max_connections_per_worker: 1 << 20,
             recv_buffers: None,
             incremental_recv: true,
+            direct_recv_min: Some(DIRECT_RECV_MIN),
             pin_workers: true,
             backlog: 1024,
         }
     }
 }
+
+/// Default of [`Builder::direct_recv_min`] (measured in docs/decisions.md).
+pub const DIRECT_RECV_MIN: usize = 128 << 10;
 
 impl Config {
     /// Receive buffers per worker: the configured geometry, or the backend's
@@ -180,6 +188,18 @@ impl Builder {
     /// receive uses up a whole buffer.
     pub fn incremental_recv(mut self, on: bool) -> Self {
         self.cfg.incremental_recv = on;
+        self
+    }
+
+    /// On io_uring, receive the rest of a large data frame straight into
+    /// its message buffer instead of through the receive ring (which costs
+    /// a copy): once a frame's header shows at least `min` payload bytes
+    /// still to come, the connection's multishot receive is swapped for
+    /// one-shot receives into the message buffer until the frame ends.
+    /// Default [`DIRECT_RECV_MIN`] (128 KiB); `None` turns it off. epoll
+    /// always copies.
+    pub fn direct_recv_min(mut self, min: Option<usize>) -> Self {
+        self.cfg.direct_recv_min = min;
         self
     }
 

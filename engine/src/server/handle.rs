@@ -26,6 +26,7 @@ pub(crate) struct WorkerStats {
     stale_dropped: AtomicU64,
     loop_turns: AtomicU64,
     recv_completions: AtomicU64,
+    direct_bytes: AtomicU64,
     sends: AtomicU64,
 }
 
@@ -40,6 +41,7 @@ impl WorkerStats {
         self.stale_dropped.store(s.stale_dropped, Relaxed);
         self.loop_turns.store(s.loop_turns, Relaxed);
         self.recv_completions.store(s.recv_completions, Relaxed);
+        self.direct_bytes.store(s.direct_bytes, Relaxed);
         self.sends.store(s.sends, Relaxed);
     }
 }
@@ -102,6 +104,9 @@ pub struct Stats {
     pub loop_turns: u64,
     /// Receive completions that carried data (one per filled buffer).
     pub recv_completions: u64,
+    /// Bytes received straight into message buffers, skipping the receive
+    /// ring (the rest of large frames; see `Builder::direct_recv_min`).
+    pub direct_bytes: u64,
     /// Socket sends started (one vectored send may carry many frames).
     pub sends: u64,
     /// The backend running.
@@ -188,6 +193,7 @@ impl ServerHandle {
             stale_dropped: 0,
             loop_turns: 0,
             recv_completions: 0,
+            direct_bytes: 0,
             sends: 0,
             backend: self.shared.backend,
         };
@@ -201,6 +207,7 @@ impl ServerHandle {
             s.stale_dropped += w.stale_dropped.load(Relaxed);
             s.loop_turns += w.loop_turns.load(Relaxed);
             s.recv_completions += w.recv_completions.load(Relaxed);
+            s.direct_bytes += w.direct_bytes.load(Relaxed);
             s.sends += w.sends.load(Relaxed);
         }
         s

@@ -6,7 +6,7 @@ mod handler;
 
 use std::fmt;
 
-pub use builder::{Builder, Server};
+pub use builder::{Builder, Server, DIRECT_RECV_MIN};
 pub use handle::{NoSuchWorker, ServerHandle, Stats};
 pub use handler::{Accept, Conn, Handler, Message, Reject, SendStatus};
 
@@ -75,6 +75,7 @@ pub(crate) struct LocalStats {
     pub(crate) stale_dropped: u64,
     pub(crate) loop_turns: u64,
     pub(crate) recv_completions: u64,
+    pub(crate) direct_bytes: u64,
     pub(crate) sends: u64,
 }
 

@@ -12,6 +12,7 @@
 //! re-arm and `MSG_RING` doorbell of the turn is submitted by the next
 //! turn's single `submit_and_wait`.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::{mpsc, Arc};
@@ -143,7 +144,19 @@ struct Worker<H: Handler> {
     shutdown_at: Option<u64>,
     accept_errors: u64,
     next_accept_log_ms: u64,
+    /// Direct receives: the least payload still to come that makes a frame
+    /// go straight into its message buffer (`None`: off, or epoll).
+    direct_min: Option<usize>,
+    /// Message buffers lent to the kernel by direct receives in flight, by
+    /// slot (a slot is not released while its receive is in flight).
+    /// Declared after `reactor`, so the ring is gone before they are freed.
+    lent: HashMap<u32, Vec<u8>>,
 }
+
+/// Most bytes one direct receive asks for (a larger frame takes several):
+/// what a peer that announces a huge frame and sends little can make the
+/// server reserve ahead of its bytes, as for assembly.
+const DIRECT_MAX: usize = 1 << 20;
 
 impl<H: Handler> Worker<H> {
     fn new(
@@ -196,10 +209,12 @@ impl<H: Handler> Worker<H> {
             shared: shared.clone(),
             lend: Default::default(),
         };
+        let direct_min = cfg.direct_recv_min.filter(|_| reactor.direct_recv());
         tracing::debug!(
             worker = id,
             backend = %reactor.backend(),
             incremental_recv = reactor.incremental_recv(),
+            ?direct_min,
             "worker started"
         );
         Ok(Self {
@@ -219,6 +234,8 @@ impl<H: Handler> Worker<H> {
             shutdown_at: None,
             accept_errors: 0,
             next_accept_log_ms: 0,
+            direct_min,
+            lent: HashMap::new(),
         })
     }
 
@@ -297,11 +314,37 @@ impl<H: Handler> Worker<H> {
                 let stopping =
                     c.core.flags.has(Flags::RECV_STOPPING) || c.core.flags.has(Flags::DEAD);
                 let paused = c.core.flags.has(Flags::RECV_PAUSED);
+                let to_direct = c.core.flags.has(Flags::TO_DIRECT);
+                c.core.flags.clear(Flags::TO_DIRECT);
+                if c.core.flags.has(Flags::RECV_DIRECT) {
+                    // A direct receive ended with nothing: the message
+                    // buffer goes back to the receiver as it was.
+                    c.core.flags.clear(Flags::RECV_DIRECT);
+                    if let Some(buf) = self.lent.remove(&token.slot) {
+                        c.handle_direct(buf, 0, &*self.handler, &mut self.ctx);
+                    }
+                }
                 match end {
                     RecvEnd::Rearm if !stopping && !paused => {
-                        if let Err(e) = self.reactor.arm_recv(token, c.core.fd) {
-                            tracing::warn!(error = %e, "re-arming receive failed");
-                        }
+                        c.core.flags.clear(Flags::RECV_ARMED);
+                        Self::arm_receive(
+                            &mut self.reactor,
+                            &mut self.lent,
+                            self.direct_min,
+                            token,
+                            c,
+                        );
+                    }
+                    // Cancelled to receive the rest of a large frame directly.
+                    RecvEnd::Error(libc::ECANCELED) if to_direct && !stopping && !paused => {
+                        c.core.flags.clear(Flags::RECV_ARMED);
+                        Self::arm_receive(
+                            &mut self.reactor,
+                            &mut self.lent,
+                            self.direct_min,
+                            token,
+                            c,
+                        );
                     }
                     _ => {
                         c.core.flags.clear(Flags::RECV_ARMED);
@@ -317,6 +360,45 @@ impl<H: Handler> Worker<H> {
                             // before the connection is released.
                             c.handle_eof(&*self.handler, &mut self.ctx);
                         }
+                    }
+                }
+                self.settle(token);
+            }
+            Completion::Direct { token, len } => {
+                self.ctx.stats.recv_completions += 1;
+                self.ctx.stats.direct_bytes += len as u64;
+                let buf = self.lent.remove(&token.slot).map(|mut buf| {
+                    // A recv writes at most the `room` it was given, which
+                    // `arm_receive` took from the spare capacity.
+                    assert!(len <= buf.capacity() - buf.len(), "direct receive overran");
+                    // SAFETY: the kernel initialised `len` bytes right after
+                    // the buffer's contents (the receive's target).
+                    unsafe { buf.set_len(buf.len() + len) };
+                    buf
+                });
+                let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
+                    return;
+                };
+                c.core.flags.clear(Flags::RECV_ARMED | Flags::RECV_DIRECT);
+                let f = c.core.flags;
+                if let (Some(buf), false) = (buf, f.has(Flags::FIN_DONE) || f.has(Flags::DEAD)) {
+                    c.handle_direct(buf, len, &*self.handler, &mut self.ctx);
+                }
+                // The next receive, unless the connection stops reading.
+                let f = c.core.flags;
+                if !(f.has(Flags::DEAD) || f.has(Flags::RECV_STOPPING) || f.has(Flags::RECV_PAUSED))
+                {
+                    if c.wants_pause(&self.ctx) {
+                        // `settle` re-arms once the queue drains.
+                        c.core.flags.set(Flags::RECV_PAUSED);
+                    } else {
+                        Self::arm_receive(
+                            &mut self.reactor,
+                            &mut self.lent,
+                            self.direct_min,
+                            token,
+                            c,
+                        );
                     }
                 }
                 self.settle(token);
@@ -383,13 +465,20 @@ impl<H: Handler> Worker<H> {
                 if f.has(Flags::PEER_ENDED) {
                     c.handle_eof(&*self.handler, &mut self.ctx);
                 } else {
-                    match self.reactor.arm_recv(token, c.core.fd) {
-                        Ok(()) => c.core.flags.set(Flags::RECV_ARMED),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "resuming receive failed");
-                            c.core.flags.set(Flags::DEAD);
-                        }
-                    }
+                    Self::arm_receive(&mut self.reactor, &mut self.lent, self.direct_min, token, c);
+                }
+            } else if let Some(min) = self.direct_min {
+                // A large frame has begun: swap the multishot for direct
+                // receives into its message buffer once the cancel ends it.
+                let f = c.core.flags;
+                if f.has(Flags::RECV_ARMED)
+                    && !f.has(Flags::RECV_DIRECT)
+                    && !f.has(Flags::TO_DIRECT)
+                    && !f.has(Flags::RECV_PAUSED)
+                    && c.wants_direct(min)
+                {
+                    c.core.flags.set(Flags::TO_DIRECT);
+                    self.reactor.pause_recv(token, c.core.fd);
                 }
             }
         }
@@ -445,6 +534,43 @@ impl<H: Handler> Worker<H> {
             sys::close(c.core.fd);
             if c.core.flags.has(Flags::SUBSCRIBED) {
                 self.ctx.topics.remove_all((token.slot, gen));
+            }
+        }
+    }
+
+    /// Arm a connection's receive (it has none armed): a direct one into
+    /// the message buffer when a large frame is in progress, the multishot
+    /// otherwise. A failure to arm abandons the connection.
+    fn arm_receive(
+        reactor: &mut Reactor,
+        lent: &mut HashMap<u32, Vec<u8>>,
+        direct_min: Option<usize>,
+        token: Token,
+        c: &mut Connection<H::State>,
+    ) {
+        let fd = c.core.fd;
+        if let Some((mut buf, room)) = direct_min.and_then(|min| c.take_direct(min, DIRECT_MAX)) {
+            let spare = buf.spare_capacity_mut();
+            debug_assert!(room <= spare.len() && room <= DIRECT_MAX);
+            let ptr = spare.as_mut_ptr().cast::<u8>();
+            // SAFETY: `room` bytes of spare capacity are reserved at `ptr`.
+            // The buffer is kept in `lent` until the receive's completion
+            // (moving the `Vec` does not move its heap block), nothing reads
+            // it meanwhile, and the slot is not released while the receive
+            // is armed.
+            if unsafe { reactor.recv_into(token, fd, ptr, room as u32) } {
+                lent.insert(token.slot, buf);
+                c.core.flags.set(Flags::RECV_ARMED | Flags::RECV_DIRECT);
+                return;
+            }
+            // Not available after all: hand the buffer back untouched.
+            c.restore_direct(buf);
+        }
+        match reactor.arm_recv(token, fd) {
+            Ok(()) => c.core.flags.set(Flags::RECV_ARMED),
+            Err(e) => {
+                tracing::warn!(error = %e, "arming receive failed");
+                c.core.flags.set(Flags::DEAD);
             }
         }
     }

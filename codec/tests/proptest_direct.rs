@@ -1,0 +1,170 @@
+//! Receiving payload straight into the message buffer
+//! (`take_direct` / `feed_direct`) yields exactly the events of feeding the
+//! same bytes through `feed`, whatever the cuts, the sizes taken directly,
+//! the fragmentation, the interleaved pings and the UTF-8 (valid or not).
+
+mod common;
+
+use common::{masked, run, Ev};
+use proptest::prelude::*;
+use ringws_codec::{OpCode, Receiver, ReceiverConfig};
+
+/// Messages split into 1–3 fragments, pings between fragments, text made of
+/// 1–4-byte characters (so direct pieces cut characters), sometimes with an
+/// invalid byte.
+fn stream() -> impl Strategy<Value = Vec<u8>> {
+    let msg = (
+        any::<bool>(),
+        prop::collection::vec(any::<u8>(), 0..4000),
+        1usize..4,
+        any::<bool>(),
+        prop::option::weighted(0.1, any::<prop::sample::Index>()),
+    );
+    prop::collection::vec(msg, 1..4).prop_map(|msgs| {
+        let mut bytes = Vec::new();
+        for (text, raw, parts, ping, invalid) in msgs {
+            let mut payload: Vec<u8> = if text {
+                const CHARS: [&str; 4] = ["a", "é", "€", "𝄞"];
+                raw.iter()
+                    .flat_map(|b| CHARS[(b % 4) as usize].bytes())
+                    .collect()
+            } else {
+                raw
+            };
+            if let (true, Some(at), false) = (text, invalid, payload.is_empty()) {
+                let i = at.index(payload.len());
+                payload[i] = 0xFF;
+            }
+            let n = payload.len();
+            let step = n.div_ceil(parts).max(1);
+            let chunks: Vec<&[u8]> = if n == 0 {
+                vec![&[][..]]
+            } else {
+                payload.chunks(step).collect()
+            };
+            for (i, c) in chunks.iter().enumerate() {
+                let op = match (i, text) {
+                    (0, true) => OpCode::Text,
+                    (0, false) => OpCode::Binary,
+                    _ => OpCode::Continuation,
+                };
+                bytes.extend(masked(
+                    i + 1 == chunks.len(),
+                    op,
+                    c,
+                    [0x5A, 0x01, 0xC3, 0x77],
+                ));
+                if ping && i == 0 && chunks.len() > 1 {
+                    bytes.extend(masked(true, OpCode::Ping, b"p", [9, 8, 7, 6]));
+                }
+            }
+        }
+        bytes
+    })
+}
+
+/// Feeds `stream` in pieces of `cuts` sizes; after each piece, while the
+/// receiver allows it, "receives" the next bytes directly (at most `max` and
+/// `take` of them per step) the way the engine's `recv` into the lent
+/// buffer does.
+fn run_direct(stream: &[u8], cuts: &[usize], takes: &[(usize, usize)]) -> Vec<Ev> {
+    let mut rx = Receiver::new(ReceiverConfig::server());
+    let mut events = Vec::new();
+    let mut pos = 0;
+    let mut t = 0;
+    let mut c = 0;
+    while pos < stream.len() && !rx.is_finished() {
+        let n = cuts[c % cuts.len()].min(stream.len() - pos);
+        c += 1;
+        let mut buf = stream[pos..pos + n].to_vec();
+        pos += n;
+        let mut feed = rx.feed(&mut buf);
+        while let Some(ev) = feed.next_event() {
+            events.push(Ev::from_event(ev));
+        }
+        drop(feed);
+        while rx.direct_remaining() > 0 && pos < stream.len() {
+            let (max, take) = takes[t % takes.len()];
+            t += 1;
+            let before = rx.direct_remaining();
+            let (mut out, room) = rx.take_direct(max).expect("direct_remaining > 0");
+            assert!(room > 0 && room as u64 <= before && room <= max);
+            assert!(
+                rx.direct_remaining() == 0,
+                "nothing more while the buffer is out"
+            );
+            // A feed while the buffer is out processes nothing.
+            let mut stray = vec![0u8; 3];
+            assert_eq!(rx.feed(&mut stray).unprocessed(), 3);
+            let k = take.min(room).min(stream.len() - pos);
+            let cap = out.capacity();
+            out.extend_from_slice(&stream[pos..pos + k]);
+            assert_eq!(out.capacity(), cap, "room was reserved");
+            pos += k;
+            let mut feed = rx.feed_direct(out, k);
+            while let Some(ev) = feed.next_event() {
+                events.push(Ev::from_event(ev));
+            }
+            if k == 0 {
+                break;
+            }
+        }
+    }
+    events
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn direct_receives_match_fed_bytes(
+        stream in stream(),
+        cuts in prop::collection::vec(1usize..700, 1..6),
+        takes in prop::collection::vec((1usize..5000, 0usize..5000), 1..6),
+    ) {
+        let want = run(ReceiverConfig::server(), &stream);
+        prop_assert_eq!(run_direct(&stream, &cuts, &takes), want);
+    }
+}
+
+#[test]
+fn a_direct_receive_completes_a_large_message_without_growing_the_buffer() {
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let stream = masked(true, OpCode::Binary, &payload, [1, 2, 3, 4]);
+    let mut rx = Receiver::new(ReceiverConfig::server());
+    let mut first = stream[..1000].to_vec();
+    assert!(rx.feed(&mut first).next_event().is_none());
+    let rest = (stream.len() - 1000) as u64;
+    assert_eq!(rx.direct_remaining(), rest);
+    let (mut buf, room) = rx.take_direct(1 << 20).unwrap();
+    assert_eq!(room as u64, rest);
+    let addr = buf.as_ptr();
+    buf.extend_from_slice(&stream[1000..]);
+    assert_eq!(buf.as_ptr(), addr);
+    let mut feed = rx.feed_direct(buf, room);
+    match feed.next_event() {
+        Some(Ok(ringws_codec::Event::Binary(b))) => {
+            assert_eq!(b, &payload[..]);
+            assert_eq!(b.as_ptr(), addr, "delivered from the buffer received into");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The engine can still take the buffer over for an echo.
+    assert_eq!(feed.take_message().map(|v| v.len()), Some(payload.len()));
+    assert!(feed.next_event().is_none());
+    drop(feed);
+    assert!(rx.is_idle());
+}
+
+#[test]
+fn nothing_to_take_between_frames_or_in_control_frames() {
+    let mut rx = Receiver::new(ReceiverConfig::server());
+    assert_eq!(rx.direct_remaining(), 0);
+    assert!(rx.take_direct(100).is_none());
+    // Inside a ping's payload.
+    let ping = masked(true, OpCode::Ping, &[7; 100], [1, 1, 1, 1]);
+    let mut part = ping[..20].to_vec();
+    assert!(rx.feed(&mut part).next_event().is_none());
+    assert_eq!(rx.direct_remaining(), 0);
+    assert!(rx.take_direct(100).is_none());
+}
