@@ -249,6 +249,17 @@ impl Receiver {
         }
     }
 
+    /// Between frames: no header or payload in progress (a fragmented
+    /// message may be, between its frames). The next bytes start a header.
+    pub fn at_frame_boundary(&self) -> bool {
+        self.decoder.is_idle()
+    }
+
+    /// Part of a frame header has been fed and its rest is due.
+    pub fn in_frame_header(&self) -> bool {
+        !self.decoder.is_idle() && self.decoder.payload_remaining().is_none()
+    }
+
     /// How many payload bytes of the data frame in progress are still to
     /// come, when they may be received straight into the message's buffer
     /// ([`Receiver::take_direct`]): zero between frames, in a header, in a

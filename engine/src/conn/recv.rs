@@ -112,6 +112,16 @@ impl Rx {
         self.0.as_ref().map_or(0, |rx| rx.direct_remaining())
     }
 
+    /// Between frames (no header or payload in progress).
+    pub(crate) fn at_frame_boundary(&self) -> bool {
+        self.0.as_ref().is_none_or(|rx| rx.at_frame_boundary())
+    }
+
+    /// Part of a frame header is held; the rest is due.
+    pub(crate) fn in_frame_header(&self) -> bool {
+        self.0.as_ref().is_some_and(|rx| rx.in_frame_header())
+    }
+
     /// Lend out the message buffer for a direct receive of at most `max`
     /// bytes: the buffer (room reserved) and how many bytes to receive.
     pub(crate) fn take_direct(&mut self, max: usize) -> Option<(Vec<u8>, usize)> {

@@ -17,51 +17,59 @@ use crate::server::{Conn, ConnId, Handler, Message, SendStatus, WorkerCtx};
 
 /// What the worker must do with the socket; set by the state machine.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-pub(crate) struct Flags(u16);
+pub(crate) struct Flags(u32);
 
 impl Flags {
     /// On the worker's dirty list (output queued this turn).
-    pub(crate) const DIRTY: u16 = 1;
+    pub(crate) const DIRTY: u32 = 1;
     /// The receive is armed (until its final completion).
-    pub(crate) const RECV_ARMED: u16 = 1 << 1;
+    pub(crate) const RECV_ARMED: u32 = 1 << 1;
     /// `stop_recv` was issued.
-    pub(crate) const RECV_STOPPING: u16 = 1 << 2;
+    pub(crate) const RECV_STOPPING: u32 = 1 << 2;
     /// A close frame is queued: no more data frames.
-    pub(crate) const CLOSE_SENT: u16 = 1 << 3;
+    pub(crate) const CLOSE_SENT: u32 = 1 << 3;
     /// Half-close (FIN) once the queue is flushed.
-    pub(crate) const FIN_AFTER_FLUSH: u16 = 1 << 4;
+    pub(crate) const FIN_AFTER_FLUSH: u32 = 1 << 4;
     /// FIN sent; lingering to drain the peer's last bytes.
-    pub(crate) const FIN_DONE: u16 = 1 << 5;
+    pub(crate) const FIN_DONE: u32 = 1 << 5;
     /// Release the connection once no operation is in flight.
-    pub(crate) const DEAD: u16 = 1 << 6;
+    pub(crate) const DEAD: u32 = 1 << 6;
     /// An automatic ping is outstanding.
-    pub(crate) const PINGED: u16 = 1 << 7;
+    pub(crate) const PINGED: u32 = 1 << 7;
     /// A send returned `Queued`: call `on_drain` once below the limit.
-    pub(crate) const OVER_LIMIT: u16 = 1 << 8;
+    pub(crate) const OVER_LIMIT: u32 = 1 << 8;
     /// Subscribed to at least one topic (clean up on release).
-    pub(crate) const SUBSCRIBED: u16 = 1 << 9;
+    pub(crate) const SUBSCRIBED: u32 = 1 << 9;
     /// The socket was shut down to abort a send stuck in flight.
-    pub(crate) const ABORTED: u16 = 1 << 10;
+    pub(crate) const ABORTED: u32 = 1 << 10;
     /// Reading is paused for backpressure: `pause_recv` was issued, and the
     /// receive is re-armed (this flag cleared) once the queue drains.
-    pub(crate) const RECV_PAUSED: u16 = 1 << 11;
+    pub(crate) const RECV_PAUSED: u32 = 1 << 11;
     /// The peer ended the stream (or the socket failed) while reading was
     /// paused: acted on once the held events are handed over.
-    pub(crate) const PEER_ENDED: u16 = 1 << 12;
+    pub(crate) const PEER_ENDED: u32 = 1 << 12;
     /// The multishot receive is being cancelled so that the rest of a large
     /// frame can be received straight into its message buffer.
-    pub(crate) const TO_DIRECT: u16 = 1 << 13;
+    pub(crate) const TO_DIRECT: u32 = 1 << 13;
     /// The armed receive is a direct one (`recv_into` the lent message
     /// buffer, kept by the worker until its completion).
-    pub(crate) const RECV_DIRECT: u16 = 1 << 14;
+    pub(crate) const RECV_DIRECT: u32 = 1 << 14;
+    /// The connection's last frame was received directly: read the next
+    /// frame's header with a short receive ([`Flags::RECV_SHORT`]) rather
+    /// than a multishot, which would pull the frame through the ring before
+    /// its header could be looked at.
+    pub(crate) const LARGE: u32 = 1 << 15;
+    /// The armed receive is a short one-shot (a frame header's worth, from
+    /// the ring); it ends by itself.
+    pub(crate) const RECV_SHORT: u32 = 1 << 16;
 
-    pub(crate) fn has(self, f: u16) -> bool {
+    pub(crate) fn has(self, f: u32) -> bool {
         self.0 & f != 0
     }
-    pub(crate) fn set(&mut self, f: u16) {
+    pub(crate) fn set(&mut self, f: u32) {
         self.0 |= f;
     }
-    pub(crate) fn clear(&mut self, f: u16) {
+    pub(crate) fn clear(&mut self, f: u32) {
         self.0 &= !f;
     }
 }
@@ -390,6 +398,23 @@ impl<S> Connection<S> {
                     && !self.core.flags.has(Flags::CLOSE_SENT)
                     && rx.direct_remaining() >= min.max(1) as u64
             }
+            _ => false,
+        }
+    }
+
+    /// Whether the receiver is between frames (so the next bytes start a
+    /// frame header).
+    pub(crate) fn at_frame_boundary(&self) -> bool {
+        match &self.phase {
+            Phase::Open { rx, .. } => rx.at_frame_boundary(),
+            _ => false,
+        }
+    }
+
+    /// Whether part of a frame header has been read and the rest is due.
+    pub(crate) fn in_frame_header(&self) -> bool {
+        match &self.phase {
+            Phase::Open { rx, .. } => rx.in_frame_header(),
             _ => false,
         }
     }

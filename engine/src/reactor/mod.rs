@@ -272,6 +272,18 @@ impl Reactor {
         }
     }
 
+    /// Receive at most `len` bytes once, into the buffer ring (a frame
+    /// header's worth, to see how large the next frame is before choosing
+    /// between the multishot and [`Reactor::recv_into`]): one
+    /// [`Completion::Data`], then [`Completion::RecvEnded`] (`Rearm` after
+    /// data). io_uring only; epoll arms its ordinary receive.
+    pub(crate) fn arm_recv_short(&mut self, token: Token, fd: RawFd, len: u32) -> io::Result<()> {
+        match self {
+            Reactor::Uring(r) => r.arm_recv_short(token, fd, len),
+            Reactor::Epoll(r) => r.arm_recv(token, fd),
+        }
+    }
+
     /// Ask the receive to end; a final [`Completion::RecvEnded`] follows.
     pub(crate) fn stop_recv(&mut self, token: Token, fd: RawFd) {
         dispatch!(self, r => r.stop_recv(token, fd))

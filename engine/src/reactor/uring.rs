@@ -264,6 +264,19 @@ impl UringReactor {
         Ok(())
     }
 
+    /// A one-shot recv of at most `len` bytes from the buffer ring, under
+    /// the multishot's `user_data`: its completion has a buffer and no
+    /// `F_MORE`, so it maps to `Data` + `RecvEnded(Rearm)`.
+    pub(crate) fn arm_recv_short(&mut self, token: Token, fd: RawFd, len: u32) -> io::Result<()> {
+        let e = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
+            .buf_group(BGID)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)
+            .user_data(encode(OpKind::Recv, token));
+        self.push(e);
+        Ok(())
+    }
+
     /// A one-shot recv into the caller's memory, under the same `user_data`
     /// as the multishot (so `stop_recv`/`pause_recv` cancel either); its
     /// completion is told apart by carrying no ring buffer.

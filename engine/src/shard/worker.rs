@@ -315,7 +315,8 @@ impl<H: Handler> Worker<H> {
                     c.core.flags.has(Flags::RECV_STOPPING) || c.core.flags.has(Flags::DEAD);
                 let paused = c.core.flags.has(Flags::RECV_PAUSED);
                 let to_direct = c.core.flags.has(Flags::TO_DIRECT);
-                c.core.flags.clear(Flags::TO_DIRECT);
+                let was_short = c.core.flags.has(Flags::RECV_SHORT);
+                c.core.flags.clear(Flags::TO_DIRECT | Flags::RECV_SHORT);
                 if c.core.flags.has(Flags::RECV_DIRECT) {
                     // A direct receive ended with nothing: the message
                     // buffer goes back to the receiver as it was.
@@ -333,6 +334,7 @@ impl<H: Handler> Worker<H> {
                             self.direct_min,
                             token,
                             c,
+                            was_short,
                         );
                     }
                     // Cancelled to receive the rest of a large frame directly.
@@ -344,6 +346,7 @@ impl<H: Handler> Worker<H> {
                             self.direct_min,
                             token,
                             c,
+                            false,
                         );
                     }
                     _ => {
@@ -398,6 +401,7 @@ impl<H: Handler> Worker<H> {
                             self.direct_min,
                             token,
                             c,
+                            false,
                         );
                     }
                 }
@@ -465,15 +469,21 @@ impl<H: Handler> Worker<H> {
                 if f.has(Flags::PEER_ENDED) {
                     c.handle_eof(&*self.handler, &mut self.ctx);
                 } else {
-                    Self::arm_receive(&mut self.reactor, &mut self.lent, self.direct_min, token, c);
+                    Self::arm_receive(
+                        &mut self.reactor,
+                        &mut self.lent,
+                        self.direct_min,
+                        token,
+                        c,
+                        false,
+                    );
                 }
             } else if let Some(min) = self.direct_min {
                 // A large frame has begun: swap the multishot for direct
                 // receives into its message buffer once the cancel ends it.
                 let f = c.core.flags;
                 if f.has(Flags::RECV_ARMED)
-                    && !f.has(Flags::RECV_DIRECT)
-                    && !f.has(Flags::TO_DIRECT)
+                    && !f.has(Flags::RECV_DIRECT | Flags::RECV_SHORT | Flags::TO_DIRECT)
                     && !f.has(Flags::RECV_PAUSED)
                     && c.wants_direct(min)
                 {
@@ -541,15 +551,28 @@ impl<H: Handler> Worker<H> {
     /// Arm a connection's receive (it has none armed): a direct one into
     /// the message buffer when a large frame is in progress, the multishot
     /// otherwise. A failure to arm abandons the connection.
+    ///
+    /// A connection whose last frame came directly ([`Flags::LARGE`]) reads
+    /// the next frame's header with a short receive first (unless that is
+    /// what just ended): a multishot would pull the whole next frame
+    /// through the ring before its header could be looked at.
     fn arm_receive(
         reactor: &mut Reactor,
         lent: &mut HashMap<u32, Vec<u8>>,
         direct_min: Option<usize>,
         token: Token,
         c: &mut Connection<H::State>,
+        after_short: bool,
     ) {
         let fd = c.core.fd;
-        if let Some((mut buf, room)) = direct_min.and_then(|min| c.take_direct(min, DIRECT_MAX)) {
+        let Some(min) = direct_min else {
+            return Self::arm_multishot(reactor, token, c);
+        };
+        let large = c.core.flags.has(Flags::LARGE);
+        // A frame already being received directly continues so to its end
+        // (only a header just read by the short receive is judged by size).
+        let min = if large && !after_short { 1 } else { min };
+        if let Some((mut buf, room)) = c.take_direct(min, DIRECT_MAX) {
             let spare = buf.spare_capacity_mut();
             debug_assert!(room <= spare.len() && room <= DIRECT_MAX);
             let ptr = spare.as_mut_ptr().cast::<u8>();
@@ -560,13 +583,29 @@ impl<H: Handler> Worker<H> {
             // is armed.
             if unsafe { reactor.recv_into(token, fd, ptr, room as u32) } {
                 lent.insert(token.slot, buf);
-                c.core.flags.set(Flags::RECV_ARMED | Flags::RECV_DIRECT);
+                c.core
+                    .flags
+                    .set(Flags::RECV_ARMED | Flags::RECV_DIRECT | Flags::LARGE);
                 return;
             }
             // Not available after all: hand the buffer back untouched.
             c.restore_direct(buf);
         }
-        match reactor.arm_recv(token, fd) {
+        // The next header (or the rest of one the short receive cut).
+        if large && ((!after_short && c.at_frame_boundary()) || c.in_frame_header()) {
+            let header = ringws_codec::MAX_HEADER_LEN as u32;
+            if reactor.arm_recv_short(token, fd, header).is_ok() {
+                c.core.flags.set(Flags::RECV_ARMED | Flags::RECV_SHORT);
+                return;
+            }
+        }
+        c.core.flags.clear(Flags::LARGE);
+        Self::arm_multishot(reactor, token, c);
+    }
+
+    /// Arm the multishot receive into the ring (abandon on failure).
+    fn arm_multishot(reactor: &mut Reactor, token: Token, c: &mut Connection<H::State>) {
+        match reactor.arm_recv(token, c.core.fd) {
             Ok(()) => c.core.flags.set(Flags::RECV_ARMED),
             Err(e) => {
                 tracing::warn!(error = %e, "arming receive failed");
