@@ -18,6 +18,13 @@
 //!   freed when a [`Feed`] ends with no message in progress, so an idle
 //!   receiver holds no heap memory.
 //!
+//! * The rest of a **large frame** can skip the fed buffers altogether: a
+//!   caller that can receive into memory of its choosing (an io_uring
+//!   `recv`) borrows the assembly buffer with [`Receiver::take_direct`],
+//!   appends the next payload bytes to it as received (still masked), and
+//!   returns it with [`Receiver::feed_direct`], which unmasks them in place
+//!   and checks them like fed bytes. The kernel's copy is then the only one.
+//!
 //! Either way an [`Event`] borrows the [`Feed`] it came from: the lending
 //! `next_event` cannot be called again until the event is dropped. Handle
 //! (or copy) each event before asking for the next.
