@@ -31,7 +31,7 @@ USAGE: ringws [OPTIONS]
   --whole-recv-buffers      io_uring: each receive uses up a whole buffer
                             (default: receives share buffers where the
                             kernel has IOU_PBUF_RING_INC, Linux 6.12+)
-  --direct-recv-min BYTES   io_uring: receive the rest of a data frame
+  --direct-recv-min BYTES   receive the rest of a data frame
                             straight into its message buffer once at least
                             BYTES of it are still to come; 0 = never
                             [default: 131072]

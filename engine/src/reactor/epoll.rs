@@ -23,11 +23,24 @@ const READS_PER_EVENT: usize = 4;
 struct Slot {
     token: Token,
     fd: RawFd,
-    /// A send waiting for `EPOLLOUT`.
-    parked_send: Option<*const libc::msghdr>,
+    /// A send waiting for `EPOLLOUT` (null: none).
+    parked_send: *const libc::msghdr,
     /// Reading paused (backpressure): readiness is not acted on for input
     /// until `arm_recv`, which then reads at once (no new edge may come).
     paused: bool,
+    /// A direct receive (`recv_into`) waiting for input: the next read goes
+    /// to this memory (`want` bytes) instead of the pool, once (null: none).
+    direct: *mut u8,
+    /// Bytes the next read may take: the direct receive's room, or the
+    /// short receive's length.
+    want: u32,
+    /// A short receive (`arm_recv_short`): the next read takes at most
+    /// `want` bytes, then the receive ends (`RecvEnded(Rearm)`).
+    short: bool,
+    /// A direct or short receive completed: its completion was the final
+    /// one, and nothing is read until the worker arms the next receive (it
+    /// may lend out a buffer that later bytes must go to).
+    ended: bool,
 }
 
 /// An epoll reactor.
@@ -120,6 +133,7 @@ impl EpollReactor {
             // "read again", until `EAGAIN` (the edge may be gone).
             Some(s) if s.token.same(token) => {
                 s.paused = false;
+                s.ended = false;
                 self.again.push((token, true));
                 Ok(())
             }
@@ -127,8 +141,12 @@ impl EpollReactor {
                 *slot = Some(Slot {
                     token,
                     fd,
-                    parked_send: None,
+                    parked_send: std::ptr::null(),
                     paused: false,
+                    direct: std::ptr::null_mut(),
+                    want: 0,
+                    short: false,
+                    ended: false,
                 });
                 let ev = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
                 self.ctl(libc::EPOLL_CTL_ADD, fd, ev, encode(OpKind::Recv, token))
@@ -136,11 +154,48 @@ impl EpollReactor {
         }
     }
 
+    /// The next read takes at most `len` bytes, then the receive ends with
+    /// `RecvEnded(Rearm)`; a connection not registered yet is armed as
+    /// usual.
+    pub(crate) fn arm_recv_short(&mut self, token: Token, fd: RawFd, len: u32) -> io::Result<()> {
+        match self.slots.get_mut(token.slot as usize) {
+            Some(Some(s)) if s.token.same(token) => {
+                s.paused = false;
+                s.ended = false;
+                s.short = true;
+                s.want = len;
+                self.again.push((token, true));
+                Ok(())
+            }
+            _ => self.arm_recv(token, fd),
+        }
+    }
+
+    /// The next read of this (registered) connection goes to `ptr..+len`,
+    /// tried at once (the socket's edge may have passed). `false` if the
+    /// connection is not registered.
+    ///
+    /// # Safety
+    /// See [`super::Reactor::recv_into`].
+    pub(crate) unsafe fn recv_into(&mut self, token: Token, ptr: *mut u8, len: u32) -> bool {
+        match self.slots.get_mut(token.slot as usize) {
+            Some(Some(s)) if s.token.same(token) => {
+                s.paused = false;
+                s.ended = false;
+                s.direct = ptr;
+                s.want = len;
+                self.again.push((token, true));
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn stop_recv(&mut self, token: Token, fd: RawFd) {
         let idx = token.slot as usize;
         if let Some(Some(s)) = self.slots.get(idx) {
             if s.token.same(token) {
-                if s.parked_send.is_some() {
+                if !s.parked_send.is_null() {
                     self.ready.push(Completion::Sent {
                         token,
                         result: Err(libc::ECANCELED),
@@ -160,8 +215,14 @@ impl EpollReactor {
     /// `EPOLLOUT`. The final `RecvEnded` is reported by the next turn.
     pub(crate) fn pause_recv(&mut self, token: Token, _fd: RawFd) {
         if let Some(Some(s)) = self.slots.get_mut(token.slot as usize) {
-            if s.token.same(token) && !s.paused {
+            if s.token.same(token) && s.ended {
+                // The receive already ended with its final completion.
                 s.paused = true;
+            } else if s.token.same(token) && !s.paused {
+                s.paused = true;
+                // The worker takes its buffer back with the `RecvEnded`.
+                s.direct = std::ptr::null_mut();
+                s.short = false;
                 self.ready.push(Completion::RecvEnded {
                     token,
                     end: RecvEnd::Error(libc::ECANCELED),
@@ -175,7 +236,7 @@ impl EpollReactor {
     pub(crate) fn forget_recv(&mut self, token: Token, fd: RawFd) {
         if let Some(Some(s)) = self.slots.get(token.slot as usize) {
             if s.token.same(token) {
-                debug_assert!(s.parked_send.is_none(), "released with a send parked");
+                debug_assert!(s.parked_send.is_null(), "released with a send parked");
                 self.slots[token.slot as usize] = None;
                 let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
             }
@@ -198,7 +259,7 @@ impl EpollReactor {
             }),
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                 match self.slots.get_mut(token.slot as usize) {
-                    Some(Some(s)) if s.token.same(token) => s.parked_send = Some(msg),
+                    Some(Some(s)) if s.token.same(token) => s.parked_send = msg,
                     // Not registered (receive already stopped): report failure.
                     _ => self.ready.push(Completion::Sent {
                         token,
@@ -232,7 +293,11 @@ impl EpollReactor {
         let Some(Some(slot)) = self.slots.get(token.slot as usize).copied() else {
             return;
         };
-        if !slot.token.same(token) || slot.paused {
+        if !slot.token.same(token) || slot.paused || slot.ended {
+            return;
+        }
+        if !slot.direct.is_null() {
+            self.read_direct(token, slot.fd, slot.direct, slot.want as usize, out);
             return;
         }
         for _ in 0..READS_PER_EVENT {
@@ -241,7 +306,13 @@ impl EpollReactor {
                 // when they are back.
                 break;
             };
-            let buf = &mut self.pool[id as usize];
+            let whole = &mut self.pool[id as usize];
+            let n = if slot.short {
+                (slot.want as usize).min(whole.len())
+            } else {
+                whole.len()
+            };
+            let buf = &mut whole[..n];
             match sys::recv(slot.fd, buf) {
                 Ok(0) => {
                     self.free.push(id);
@@ -263,6 +334,18 @@ impl EpollReactor {
                             release: true,
                         },
                     });
+                    if slot.short {
+                        // A short receive ends after one read.
+                        if let Some(Some(s)) = self.slots.get_mut(token.slot as usize) {
+                            s.short = false;
+                            s.ended = true;
+                        }
+                        out.push(Completion::RecvEnded {
+                            token,
+                            end: RecvEnd::Rearm,
+                        });
+                        return;
+                    }
                     if !full && !drain {
                         // A short read drained the socket; the next arrival
                         // raises a new edge.
@@ -288,10 +371,54 @@ impl EpollReactor {
         self.again.push((token, drain));
     }
 
+    /// One read into a direct receive's memory: `Direct` with the bytes
+    /// (the receive is then done), or it stays pending on `EAGAIN`.
+    fn read_direct(
+        &mut self,
+        token: Token,
+        fd: RawFd,
+        ptr: *mut u8,
+        len: usize,
+        out: &mut Vec<Completion>,
+    ) {
+        // SAFETY: `recv_into`'s caller keeps `ptr..ptr + len` valid for
+        // writes until the receive ends, which is this read, a pause or a
+        // stop (both drop the target first).
+        let buf = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
+        match sys::recv(fd, buf) {
+            Ok(0) => {
+                out.push(Completion::RecvEnded {
+                    token,
+                    end: RecvEnd::Eof,
+                });
+                self.forget(token, fd);
+            }
+            Ok(n) => {
+                if let Some(Some(s)) = self.slots.get_mut(token.slot as usize) {
+                    s.direct = std::ptr::null_mut();
+                    s.ended = true;
+                }
+                out.push(Completion::Direct { token, len: n });
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) => {
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    self.again.push((token, true));
+                }
+            }
+            Err(e) => {
+                out.push(Completion::RecvEnded {
+                    token,
+                    end: RecvEnd::Error(e.raw_os_error().unwrap_or(libc::EIO)),
+                });
+                self.forget(token, fd);
+            }
+        }
+    }
+
     /// The receive ended by itself: deregister, fail a parked send.
     fn forget(&mut self, token: Token, fd: RawFd) {
         if let Some(Some(s)) = self.slots.get(token.slot as usize).copied() {
-            if s.parked_send.is_some() {
+            if !s.parked_send.is_null() {
                 self.ready.push(Completion::Sent {
                     token,
                     result: Err(libc::EPIPE),
@@ -306,11 +433,14 @@ impl EpollReactor {
         let Some(Some(slot)) = self.slots.get_mut(token.slot as usize) else {
             return;
         };
-        let Some(msg) = slot.parked_send else { return };
+        let msg = slot.parked_send;
+        if msg.is_null() {
+            return;
+        }
         // SAFETY: the shard keeps a parked msghdr alive until its `Sent`.
         match unsafe { sys::sendmsg(slot.fd, msg) } {
             Ok(n) => {
-                slot.parked_send = None;
+                slot.parked_send = std::ptr::null();
                 self.ready.push(Completion::Sent {
                     token,
                     result: Ok(n),
@@ -318,7 +448,7 @@ impl EpollReactor {
             }
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
             Err(e) => {
-                slot.parked_send = None;
+                slot.parked_send = std::ptr::null();
                 self.ready.push(Completion::Sent {
                     token,
                     result: Err(e.raw_os_error().unwrap_or(libc::EIO)),

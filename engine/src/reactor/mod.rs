@@ -243,17 +243,14 @@ impl Reactor {
         dispatch!(self, r => r.arm_recv(token, fd))
     }
 
-    /// Whether [`Reactor::recv_into`] is available (io_uring).
-    pub(crate) fn direct_recv(&self) -> bool {
-        matches!(self, Reactor::Uring(_))
-    }
-
     /// Receive up to `len` bytes of a connection straight into `ptr`
     /// (one-shot, instead of the multishot into the buffer ring): for the
     /// rest of a large frame, which then skips the copy out of the ring.
     /// Ends with [`Completion::Direct`] or [`Completion::RecvEnded`]; it is
-    /// stopped, paused and counted like an armed receive. io_uring only
-    /// (see [`Reactor::direct_recv`]); a no-op returning `false` on epoll.
+    /// stopped, paused and counted like an armed receive. On epoll the
+    /// connection must be registered (its receive armed before): the next
+    /// read goes to `ptr` instead of the pool. Returns `false`, arming
+    /// nothing, when it cannot be done.
     ///
     /// # Safety
     /// `ptr..ptr + len` must stay valid for writes, and not be read or
@@ -268,7 +265,8 @@ impl Reactor {
         match self {
             // SAFETY: forwarded caller contract.
             Reactor::Uring(r) => unsafe { r.recv_into(token, fd, ptr, len) },
-            Reactor::Epoll(_) => false,
+            // SAFETY: forwarded caller contract.
+            Reactor::Epoll(r) => unsafe { r.recv_into(token, ptr, len) },
         }
     }
 
@@ -276,12 +274,9 @@ impl Reactor {
     /// header's worth, to see how large the next frame is before choosing
     /// between the multishot and [`Reactor::recv_into`]): one
     /// [`Completion::Data`], then [`Completion::RecvEnded`] (`Rearm` after
-    /// data). io_uring only; epoll arms its ordinary receive.
+    /// data); on epoll one read of at most `len` bytes.
     pub(crate) fn arm_recv_short(&mut self, token: Token, fd: RawFd, len: u32) -> io::Result<()> {
-        match self {
-            Reactor::Uring(r) => r.arm_recv_short(token, fd, len),
-            Reactor::Epoll(r) => r.arm_recv(token, fd),
-        }
+        dispatch!(self, r => r.arm_recv_short(token, fd, len))
     }
 
     /// Ask the receive to end; a final [`Completion::RecvEnded`] follows.

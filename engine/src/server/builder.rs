@@ -27,7 +27,7 @@ pub(crate) struct Config {
     pub(crate) recv_buffers: Option<(u16, u32)>,
     pub(crate) incremental_recv: bool,
     /// Receive the rest of a data frame straight into its message buffer
-    /// when at least this many payload bytes are still to come (io_uring);
+    /// when at least this many payload bytes are still to come;
     /// `None`: never.
     pub(crate) direct_recv_min: Option<usize>,
     pub(crate) pin_workers: bool,
@@ -191,13 +191,13 @@ impl Builder {
         self
     }
 
-    /// On io_uring, receive the rest of a large data frame straight into
-    /// its message buffer instead of through the receive ring (which costs
-    /// a copy): once a frame's header shows at least `min` payload bytes
-    /// still to come, the connection's multishot receive is swapped for
-    /// one-shot receives into the message buffer until the frame ends.
-    /// Default [`DIRECT_RECV_MIN`] (128 KiB); `None` turns it off. epoll
-    /// always copies.
+    /// Receive the rest of a large data frame straight into its message
+    /// buffer instead of through the receive buffers (which costs a copy):
+    /// once a frame's header shows at least `min` payload bytes still to
+    /// come, the connection's reads go into the message buffer until the
+    /// frame ends (io_uring: one-shot receives instead of the multishot;
+    /// epoll: `recv` into it instead of the read pool). Default
+    /// [`DIRECT_RECV_MIN`] (128 KiB); `None` turns it off.
     pub fn direct_recv_min(mut self, min: Option<usize>) -> Self {
         self.cfg.direct_recv_min = min;
         self

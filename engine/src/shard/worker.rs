@@ -209,7 +209,7 @@ impl<H: Handler> Worker<H> {
             shared: shared.clone(),
             lend: Default::default(),
         };
-        let direct_min = cfg.direct_recv_min.filter(|_| reactor.direct_recv());
+        let direct_min = cfg.direct_recv_min;
         tracing::debug!(
             worker = id,
             backend = %reactor.backend(),
