@@ -15,7 +15,8 @@
 # previous commit's, built into another target directory).
 # PEERS: space-separated peer names (peer-NAME binaries: fastwebsockets,
 # tungstenite). CELLS: space-separated SIZE:CONNECTIONS:DEPTH (binary
-# messages). NO_BUILD=1 skips the build.
+# echo), or `connect` (the handshake storm: CPU per upgrade). NO_BUILD=1
+# skips the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -35,9 +36,11 @@ run_one() {
   chrt -f 50 taskset -c 0 "$@" >/dev/null 2>&1 &
   local srv=$!
   sleep 0.5
-  chrt -f 50 taskset -c 1 "$bin/ringws-bench" echo --url "ws://127.0.0.1:$port/" \
-    --connections "$conns" --size "$size" --depth "$depth" --binary --duration 4 --warmup 1 \
-    --server-pid "$srv" --label "$label" --json "$json" >/dev/null || echo "run failed: $label $json" >&2
+  local load=(connect)
+  [ "$cell" = connect ] || load=(echo --connections "$conns" --size "$size" --depth "$depth" --binary)
+  chrt -f 50 taskset -c 1 "$bin/ringws-bench" "${load[@]}" --url "ws://127.0.0.1:$port/" \
+    --duration 4 --warmup 1 --server-pid "$srv" --label "$label" --json "$json" >/dev/null ||
+    echo "run failed: $label $json" >&2
   kill -INT "$srv" 2>/dev/null || true
   sleep 0.3
   kill "$srv" 2>/dev/null || true
@@ -48,6 +51,7 @@ for r in $(seq 1 "$runs"); do
   for cell in $cells; do
     IFS=: read -r size conns depth <<<"$cell"
     dir="$out/echo-${size}B-c${conns}-d${depth}"
+    [ "$cell" = connect ] && dir="$out/connect"
     mkdir -p "$dir"
     for v in "${variants[@]}"; do
       label=${v%%=*}

@@ -41,6 +41,9 @@ pub(crate) fn reuseport_listener(
     let guard = FdGuard(fd);
     set_int_opt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
     set_int_opt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux, which
+    // saves a `setsockopt` per connection (tested below).
+    set_nodelay(fd)?;
     let (storage, len) = sockaddr(addr);
     syscall!(bind(fd, &storage as *const _ as *const libc::sockaddr, len))?;
     syscall!(listen(fd, backlog))?;
@@ -296,4 +299,29 @@ impl Drop for FdGuard {
 pub(crate) fn io_uring_disabled_sysctl() -> Option<u8> {
     let s = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").ok()?;
     s.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_sockets_inherit_nodelay_from_the_listener() {
+        let l = reuseport_listener("127.0.0.1:0".parse().unwrap(), 8, false).unwrap();
+        let _client = std::net::TcpStream::connect(local_addr(l).unwrap()).unwrap();
+        let fd = accept(l).unwrap();
+        let mut v: i32 = 0;
+        let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+        syscall!(getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            &mut v as *mut i32 as *mut libc::c_void,
+            &mut len
+        ))
+        .unwrap();
+        assert_eq!(v, 1, "TCP_NODELAY not inherited by the accepted socket");
+        close(fd);
+        close(l);
+    }
 }

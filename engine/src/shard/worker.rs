@@ -427,7 +427,6 @@ impl<H: Handler> Worker<H> {
             sys::close(fd);
             return;
         }
-        let _ = sys::set_nodelay(fd);
         let (slot, gen) = self.slab.vacant_id();
         let token = Token { slot, gen };
         let conn = Connection::new(fd, token, self.hs, &mut self.ctx);
@@ -502,6 +501,11 @@ impl<H: Handler> Worker<H> {
             // FIN after our last bytes; keep reading (and discarding) so a
             // close with unread input does not turn into a reset that could
             // destroy the close frame on its way.
+            // A syscall, not a ring op: `IORING_OP_SHUTDOWN` runs later in a
+            // kernel worker and looks the descriptor up by number then, by
+            // when the socket may be closed and the number reused by a new
+            // connection (a churn test caught exactly that). Closing through
+            // the ring measured no better than `close` (docs/decisions.md).
             let _ = sys::syscall!(shutdown(c.core.fd, libc::SHUT_WR));
             if self.shutdown_at.is_some() {
                 // Shutting down: the closing handshake is done, do not
