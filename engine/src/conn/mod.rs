@@ -1,6 +1,8 @@
 //! The connection state machine, quinn-style: no sockets, no ring, no clock.
 //!
-//! The worker feeds it received bytes (`handle_data`), send completions
+//! The worker feeds it received bytes (`handle_data`), large frames' bytes
+//! received straight into a lent message buffer (`take_direct` /
+//! `handle_direct`), send completions
 //! (`handle_sent`), the peer's end of stream (`handle_eof`) and deadlines
 //! (`handle_timeout(now)`); it answers by queueing bytes in its
 //! send queue and setting [`state::Flags`] that tell the worker
