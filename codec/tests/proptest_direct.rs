@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{masked, run, Ev};
+use common::{fragmented, masked, run, Ev};
 use proptest::prelude::*;
 use ringws_codec::{OpCode, Receiver, ReceiverConfig};
 
@@ -35,29 +35,13 @@ fn stream() -> impl Strategy<Value = Vec<u8>> {
                 let i = at.index(payload.len());
                 payload[i] = 0xFF;
             }
-            let n = payload.len();
-            let step = n.div_ceil(parts).max(1);
-            let chunks: Vec<&[u8]> = if n == 0 {
-                vec![&[][..]]
-            } else {
-                payload.chunks(step).collect()
-            };
-            for (i, c) in chunks.iter().enumerate() {
-                let op = match (i, text) {
-                    (0, true) => OpCode::Text,
-                    (0, false) => OpCode::Binary,
-                    _ => OpCode::Continuation,
-                };
-                bytes.extend(masked(
-                    i + 1 == chunks.len(),
-                    op,
-                    c,
-                    [0x5A, 0x01, 0xC3, 0x77],
-                ));
-                if ping && i == 0 && chunks.len() > 1 {
-                    bytes.extend(masked(true, OpCode::Ping, b"p", [9, 8, 7, 6]));
-                }
-            }
+            bytes.extend(fragmented(
+                text,
+                &payload,
+                parts,
+                ping,
+                [0x5A, 0x01, 0xC3, 0x77],
+            ));
         }
         bytes
     })

@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::masked;
+use common::fragmented;
 use proptest::prelude::*;
-use ringws_codec::{Event, OpCode, Receiver, ReceiverConfig};
+use ringws_codec::{Event, Receiver, ReceiverConfig};
 
 /// Messages (text or binary), each split into 1–4 fragments, with an
 /// occasional ping between fragments.
@@ -27,26 +27,7 @@ fn stream() -> impl Strategy<Value = (Vec<u8>, Vec<Vec<u8>>)> {
             } else {
                 raw
             };
-            let n = payload.len();
-            let step = n.div_ceil(parts).max(1);
-            let chunks: Vec<&[u8]> = if n == 0 {
-                vec![&[][..]]
-            } else {
-                payload.chunks(step).collect()
-            };
-            for (i, c) in chunks.iter().enumerate() {
-                let op = if i > 0 {
-                    OpCode::Continuation
-                } else if text {
-                    OpCode::Text
-                } else {
-                    OpCode::Binary
-                };
-                bytes.extend(masked(i + 1 == chunks.len(), op, c, [3, 1, 4, 1]));
-                if ping && i == 0 && chunks.len() > 1 {
-                    bytes.extend(masked(true, OpCode::Ping, b"p", [9, 9, 9, 9]));
-                }
-            }
+            bytes.extend(fragmented(text, &payload, parts, ping, [3, 1, 4, 1]));
             payloads.push(payload);
         }
         (bytes, payloads)

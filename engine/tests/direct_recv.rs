@@ -140,11 +140,7 @@ both_backends!(peer_gone_mid_frame_during_a_direct_receive, |backend| {
         other => panic!("expected on_close 1006, got {other:?}"),
     }
     // The connection is released and the server still serves.
-    let t = Instant::now();
-    while h.stats().connections > 0 && t.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(h.stats().connections, 0);
+    assert_eq!(connections_after(&h, Duration::from_secs(5)), 0);
     let mut c = Client::connect(h.local_addr());
     c.send_text("still here");
     assert_eq!(c.recv_data(), Some(Ev::Text("still here".into())));
@@ -183,11 +179,7 @@ both_backends!(
             other => panic!("expected close 1001, got {other:?}"),
         }
         assert!(c.wait_eof(), "server should hang up");
-        let t = Instant::now();
-        while h.stats().connections > 0 && t.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(h.stats().connections, 0);
+        assert_eq!(connections_after(&h, Duration::from_secs(5)), 0);
         assert!(
             direct_bytes(&h, 1) > 0,
             "the stalled frame was being received directly"

@@ -185,11 +185,7 @@ both_backends!(stale_conn_id_is_refused, |backend| {
     assert!(a.wait_eof());
     drop(a);
     // Wait until A's slot is released.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while h.stats().connections > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(h.stats().connections, 0);
+    assert_eq!(connections_after(&h, Duration::from_secs(3)), 0);
     let mut b = Client::connect(h.local_addr());
     let idb = next_open(&handler);
     assert_ne!(ida, idb);
@@ -334,12 +330,8 @@ both_backends!(every_kind_of_ending_releases_the_connection, |backend| {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         std::io::Write::write_all(&mut s, b"GET / HTTP/1.1\r\n").unwrap();
         keep.push_raw(s);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while h.stats().connections > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
         assert_eq!(
-            h.stats().connections,
+            connections_after(&h, Duration::from_secs(5)),
             0,
             "round {round}: connections not released"
         );
@@ -421,11 +413,7 @@ both_backends!(churn_with_cross_thread_sends, |backend| {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     spammer.join().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while h.stats().connections > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(h.stats().connections, 0);
+    assert_eq!(connections_after(&h, Duration::from_secs(5)), 0);
     // Both workers are alive and serving.
     for _ in 0..4 {
         let mut c = Client::connect(addr);
@@ -558,11 +546,7 @@ both_backends!(no_descriptor_is_left_open, |backend| {
         }
         drop(c);
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while h.stats().connections > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(h.stats().connections, 0);
+    assert_eq!(connections_after(&h, Duration::from_secs(5)), 0);
     // Clients still connected at shutdown are closed as well.
     let _open: Vec<Client> = (0..5).map(|_| Client::connect(addr)).collect();
     h.shutdown(Duration::from_millis(300));

@@ -67,6 +67,31 @@ pub fn masked(fin: bool, opcode: OpCode, payload: &[u8], key: [u8; 4]) -> Vec<u8
     out
 }
 
+/// One message as masked frames: `payload` split into `parts` fragments
+/// (a single empty frame if it is empty), with a ping after the first
+/// fragment when `ping` is set and there are several.
+pub fn fragmented(text: bool, payload: &[u8], parts: usize, ping: bool, key: [u8; 4]) -> Vec<u8> {
+    let step = payload.len().div_ceil(parts).max(1);
+    let chunks: Vec<&[u8]> = if payload.is_empty() {
+        vec![&[][..]]
+    } else {
+        payload.chunks(step).collect()
+    };
+    let mut bytes = Vec::new();
+    for (i, c) in chunks.iter().enumerate() {
+        let op = match (i, text) {
+            (0, true) => OpCode::Text,
+            (0, false) => OpCode::Binary,
+            _ => OpCode::Continuation,
+        };
+        bytes.extend(masked(i + 1 == chunks.len(), op, c, key));
+        if ping && i == 0 && chunks.len() > 1 {
+            bytes.extend(masked(true, OpCode::Ping, b"p", [9, 9, 9, 9]));
+        }
+    }
+    bytes
+}
+
 /// Raw bytes of a masked frame with arbitrary first byte (FIN, RSV, opcode)
 /// and a payload, for frames the encoder would not produce.
 pub fn raw_masked(b0: u8, payload: &[u8]) -> Vec<u8> {

@@ -128,46 +128,50 @@ impl EpollReactor {
         if self.slots.len() <= idx {
             self.slots.resize(idx + 1, None);
         }
-        match &mut self.slots[idx] {
-            // Already registered: a re-arm after `Rearm` or a pause means
-            // "read again", until `EAGAIN` (the edge may be gone).
-            Some(s) if s.token.same(token) => {
-                s.paused = false;
-                s.ended = false;
-                self.again.push((token, true));
-                Ok(())
-            }
-            slot => {
-                *slot = Some(Slot {
-                    token,
-                    fd,
-                    parked_send: std::ptr::null(),
-                    paused: false,
-                    direct: std::ptr::null_mut(),
-                    want: 0,
-                    short: false,
-                    ended: false,
-                });
-                let ev = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
-                self.ctl(libc::EPOLL_CTL_ADD, fd, ev, encode(OpKind::Recv, token))
-            }
+        // Already registered: a re-arm after `Rearm` or a pause means "read
+        // again", until `EAGAIN` (the edge may be gone).
+        if self.resume(token).is_some() {
+            return Ok(());
         }
+        self.slots[idx] = Some(Slot {
+            token,
+            fd,
+            parked_send: std::ptr::null(),
+            paused: false,
+            direct: std::ptr::null_mut(),
+            want: 0,
+            short: false,
+            ended: false,
+        });
+        let ev = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        self.ctl(libc::EPOLL_CTL_ADD, fd, ev, encode(OpKind::Recv, token))
+    }
+
+    /// A registered connection's slot, set to read again at once (the
+    /// socket's edge may have passed while it was not reading); `None` if
+    /// the connection is not registered.
+    fn resume(&mut self, token: Token) -> Option<&mut Slot> {
+        let s = self.slots.get_mut(token.slot as usize)?.as_mut()?;
+        if !s.token.same(token) {
+            return None;
+        }
+        s.paused = false;
+        s.ended = false;
+        self.again.push((token, true));
+        Some(s)
     }
 
     /// The next read takes at most `len` bytes, then the receive ends with
     /// `RecvEnded(Rearm)`; a connection not registered yet is armed as
     /// usual.
     pub(crate) fn arm_recv_short(&mut self, token: Token, fd: RawFd, len: u32) -> io::Result<()> {
-        match self.slots.get_mut(token.slot as usize) {
-            Some(Some(s)) if s.token.same(token) => {
-                s.paused = false;
-                s.ended = false;
+        match self.resume(token) {
+            Some(s) => {
                 s.short = true;
                 s.want = len;
-                self.again.push((token, true));
                 Ok(())
             }
-            _ => self.arm_recv(token, fd),
+            None => self.arm_recv(token, fd),
         }
     }
 
@@ -178,16 +182,13 @@ impl EpollReactor {
     /// # Safety
     /// See [`super::Reactor::recv_into`].
     pub(crate) unsafe fn recv_into(&mut self, token: Token, ptr: *mut u8, len: u32) -> bool {
-        match self.slots.get_mut(token.slot as usize) {
-            Some(Some(s)) if s.token.same(token) => {
-                s.paused = false;
-                s.ended = false;
+        match self.resume(token) {
+            Some(s) => {
                 s.direct = ptr;
                 s.want = len;
-                self.again.push((token, true));
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 

@@ -144,12 +144,18 @@ struct Worker<H: Handler> {
     shutdown_at: Option<u64>,
     accept_errors: u64,
     next_accept_log_ms: u64,
-    /// Direct receives: the least payload still to come that makes a frame
-    /// go straight into its message buffer (`None`: off, or epoll).
-    direct_min: Option<usize>,
+    /// Direct receives of large frames. Declared after `reactor`, so the
+    /// ring is gone before the buffers lent to it are freed.
+    direct: Direct,
+}
+
+/// What direct receives need besides the connection.
+struct Direct {
+    /// The least payload still to come that makes a frame go straight
+    /// into its message buffer (`None`: off).
+    min: Option<usize>,
     /// Message buffers lent to the kernel by direct receives in flight, by
     /// slot (a slot is not released while its receive is in flight).
-    /// Declared after `reactor`, so the ring is gone before they are freed.
     lent: HashMap<u32, Vec<u8>>,
 }
 
@@ -234,8 +240,10 @@ impl<H: Handler> Worker<H> {
             shutdown_at: None,
             accept_errors: 0,
             next_accept_log_ms: 0,
-            direct_min,
-            lent: HashMap::new(),
+            direct: Direct {
+                min: direct_min,
+                lent: HashMap::new(),
+            },
         })
     }
 
@@ -321,56 +329,37 @@ impl<H: Handler> Worker<H> {
                     // A direct receive ended with nothing: the message
                     // buffer goes back to the receiver as it was.
                     c.core.flags.clear(Flags::RECV_DIRECT);
-                    if let Some(buf) = self.lent.remove(&token.slot) {
+                    if let Some(buf) = self.direct.lent.remove(&token.slot) {
                         c.handle_direct(buf, 0, &*self.handler, &mut self.ctx);
                     }
                 }
-                match end {
-                    RecvEnd::Rearm if !stopping && !paused => {
-                        c.core.flags.clear(Flags::RECV_ARMED);
-                        Self::arm_receive(
-                            &mut self.reactor,
-                            &mut self.lent,
-                            self.direct_min,
-                            token,
-                            c,
-                            was_short,
-                        );
+                c.core.flags.clear(Flags::RECV_ARMED);
+                // Arm again after a multishot that stopped (or a short
+                // receive), or after a cancel made to go direct.
+                let again =
+                    end == RecvEnd::Rearm || (to_direct && end == RecvEnd::Error(libc::ECANCELED));
+                if stopping {
+                    // Released by `settle` once nothing is in flight.
+                } else if paused {
+                    // Paused for backpressure: the held bytes come first;
+                    // `settle` re-arms, or acts on the end.
+                    if !matches!(end, RecvEnd::Rearm | RecvEnd::Error(libc::ECANCELED)) {
+                        c.core.flags.set(Flags::PEER_ENDED);
                     }
-                    // Cancelled to receive the rest of a large frame directly.
-                    RecvEnd::Error(libc::ECANCELED) if to_direct && !stopping && !paused => {
-                        c.core.flags.clear(Flags::RECV_ARMED);
-                        Self::arm_receive(
-                            &mut self.reactor,
-                            &mut self.lent,
-                            self.direct_min,
-                            token,
-                            c,
-                            false,
-                        );
-                    }
-                    _ => {
-                        c.core.flags.clear(Flags::RECV_ARMED);
-                        if paused && !stopping {
-                            // Paused for backpressure: the held bytes come
-                            // first; `settle` re-arms, or acts on the end.
-                            if !matches!(end, RecvEnd::Rearm | RecvEnd::Error(libc::ECANCELED)) {
-                                c.core.flags.set(Flags::PEER_ENDED);
-                            }
-                        } else if !stopping {
-                            // The peer may only have half-closed: what we
-                            // queued (say, the close echo) is still flushed
-                            // before the connection is released.
-                            c.handle_eof(&*self.handler, &mut self.ctx);
-                        }
-                    }
+                } else if again {
+                    Self::arm_receive(&mut self.reactor, &mut self.direct, token, c, was_short);
+                } else {
+                    // The peer may only have half-closed: what we queued
+                    // (say, the close echo) is still flushed before the
+                    // connection is released.
+                    c.handle_eof(&*self.handler, &mut self.ctx);
                 }
                 self.settle(token);
             }
             Completion::Direct { token, len } => {
                 self.ctx.stats.recv_completions += 1;
                 self.ctx.stats.direct_bytes += len as u64;
-                let buf = self.lent.remove(&token.slot).map(|mut buf| {
+                let buf = self.direct.lent.remove(&token.slot).map(|mut buf| {
                     // A recv writes at most the `room` it was given, which
                     // `arm_receive` took from the spare capacity.
                     assert!(len <= buf.capacity() - buf.len(), "direct receive overran");
@@ -395,14 +384,7 @@ impl<H: Handler> Worker<H> {
                         // `settle` re-arms once the queue drains.
                         c.core.flags.set(Flags::RECV_PAUSED);
                     } else {
-                        Self::arm_receive(
-                            &mut self.reactor,
-                            &mut self.lent,
-                            self.direct_min,
-                            token,
-                            c,
-                            false,
-                        );
+                        Self::arm_receive(&mut self.reactor, &mut self.direct, token, c, false);
                     }
                 }
                 self.settle(token);
@@ -468,16 +450,9 @@ impl<H: Handler> Worker<H> {
                 if f.has(Flags::PEER_ENDED) {
                     c.handle_eof(&*self.handler, &mut self.ctx);
                 } else {
-                    Self::arm_receive(
-                        &mut self.reactor,
-                        &mut self.lent,
-                        self.direct_min,
-                        token,
-                        c,
-                        false,
-                    );
+                    Self::arm_receive(&mut self.reactor, &mut self.direct, token, c, false);
                 }
-            } else if let Some(min) = self.direct_min {
+            } else if let Some(min) = self.direct.min {
                 // A large frame has begun: swap the multishot for direct
                 // receives into its message buffer once the cancel ends it.
                 let f = c.core.flags;
@@ -562,14 +537,13 @@ impl<H: Handler> Worker<H> {
     /// through the ring before its header could be looked at.
     fn arm_receive(
         reactor: &mut Reactor,
-        lent: &mut HashMap<u32, Vec<u8>>,
-        direct_min: Option<usize>,
+        direct: &mut Direct,
         token: Token,
         c: &mut Connection<H::State>,
         after_short: bool,
     ) {
         let fd = c.core.fd;
-        let Some(min) = direct_min else {
+        let Some(min) = direct.min else {
             return Self::arm_multishot(reactor, token, c);
         };
         let large = c.core.flags.has(Flags::LARGE);
@@ -586,7 +560,7 @@ impl<H: Handler> Worker<H> {
             // it meanwhile, and the slot is not released while the receive
             // is armed.
             if unsafe { reactor.recv_into(token, fd, ptr, room as u32) } {
-                lent.insert(token.slot, buf);
+                direct.lent.insert(token.slot, buf);
                 c.core
                     .flags
                     .set(Flags::RECV_ARMED | Flags::RECV_DIRECT | Flags::LARGE);

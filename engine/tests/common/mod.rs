@@ -329,6 +329,16 @@ impl Client {
     }
 }
 
+/// The server's connection count once it reaches zero, or when `within`
+/// has passed (polled; `stats()` is published once per loop turn).
+pub fn connections_after(h: &ServerHandle, within: Duration) -> u64 {
+    let deadline = std::time::Instant::now() + within;
+    while h.stats().connections > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.stats().connections
+}
+
 /// Send raw bytes and read the whole HTTP response (until EOF).
 pub fn raw_http(addr: SocketAddr, chunks: &[&[u8]]) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
