@@ -14,7 +14,7 @@
 # worker), or LABEL@BINARY=FLAGS to run another ringws build (say, the
 # previous commit's, built into another target directory).
 # PEERS: space-separated peer names (peer-NAME binaries: fastwebsockets,
-# tungstenite). CELLS: space-separated SIZE:CONNECTIONS:DEPTH (binary
+# tungstenite, uws). CELLS: space-separated SIZE:CONNECTIONS:DEPTH (binary
 # echo), or `connect` (the handshake storm: CPU per upgrade). NO_BUILD=1
 # skips the build.
 set -euo pipefail
@@ -24,8 +24,11 @@ IFS=';' read -r -a variants <<<"${VARIANTS:?set VARIANTS, e.g. VARIANTS='a=;b=--
 cells=${CELLS:-"1048576:1:16"}
 peers=${PEERS:-}
 out=${OUT:-perf/results/ab}
-[ -n "${NO_BUILD:-}" ] || cargo build --release -p ringws -p ringws-bench -p ringws-peers
 bin="${CARGO_TARGET_DIR:-target}/release"
+if [ -z "${NO_BUILD:-}" ]; then
+  cargo build --release -p ringws -p ringws-bench -p ringws-peers
+  [[ " $peers " != *" uws "* ]] || bash bench/peers/uws/build.sh "$bin"
+fi
 port=${PORT:-9307}
 ulimit -n "$(ulimit -Hn)"
 

@@ -42,6 +42,12 @@ else
 fi
 start tokio-tungstenite 9303 "$BIN/peer-tungstenite" --port 9303 && suite tokio-tungstenite 9303
 start fastwebsockets 9304 "$BIN/peer-fastwebsockets" --port 9304 && suite fastwebsockets 9304
+# uWebSockets (prebuilt C library; Linux x86-64 only), compression on as in its own Autobahn server.
+if bash bench/peers/uws/build.sh "$BIN"; then
+  start uwebsockets 9305 "$BIN/peer-uws" --port 9305 --deflate && suite uwebsockets 9305
+else
+  echo "uWebSockets peer not built: left out"
+fi
 
 RINGWS_CONFORMANCE_COMMAND="bash tests/conformance.sh  # PEERS_ONLY=1: the peers alone" "$RUNNER" --render docs/conformance.md --notes tests/reports/notes.md "${REPORTS[@]}" || true
 echo "docs/conformance.md updated"

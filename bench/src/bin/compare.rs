@@ -25,10 +25,11 @@ struct Cli {
     /// Where the release binaries are (ringws, ringws-bench, peer-*).
     #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
-    /// Servers to compare (comma-separated names).
+    /// Servers to compare (comma-separated names); `uws` runs where
+    /// `bench/peers/uws/build.sh` built it.
     #[arg(
         long,
-        default_value = "ringws-uring,ringws-epoll,tungstenite,fastwebsockets"
+        default_value = "ringws-uring,ringws-epoll,tungstenite,fastwebsockets,uws"
     )]
     servers: String,
     /// Only the cases whose id starts with one of these comma-separated prefixes.
@@ -206,6 +207,11 @@ fn main() {
         .into_iter()
         .filter(|s| wanted.contains(&s.name.as_str()))
         .collect();
+    for name in &wanted {
+        if !servers.iter().any(|s| s.name == *name) {
+            eprintln!("ringws-compare: {name} is not available (not built?): left out");
+        }
+    }
     if servers.is_empty() {
         eprintln!(
             "ringws-compare: no known server in --servers {}",

@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::goals::UWS;
+
 /// One server under test.
 #[derive(Clone, Debug)]
 pub struct ServerSpec {
@@ -22,7 +24,9 @@ pub struct ServerSpec {
 }
 
 impl ServerSpec {
-    /// The servers the standard comparison runs, from binaries in `bin_dir`.
+    /// The servers the standard comparison runs, from binaries in `bin_dir`;
+    /// uWebSockets (`peer-uws`, built by `bench/peers/uws/build.sh`, which
+    /// `bench/compare` runs) only where it was built.
     pub fn standard(bin_dir: &Path) -> Vec<ServerSpec> {
         let ringws = |backend: &str| {
             let base = |mode: &str| {
@@ -58,12 +62,16 @@ impl ServerSpec {
             broadcast_args: None,
             is_ringws: false,
         };
-        vec![
+        let mut servers = vec![
             ringws("uring"),
             ringws("epoll"),
             peer("tungstenite", "peer-tungstenite"),
             peer("fastwebsockets", "peer-fastwebsockets"),
-        ]
+        ];
+        if bin_dir.join("peer-uws").is_file() {
+            servers.push(peer(UWS, "peer-uws"));
+        }
+        servers
     }
 }
 
