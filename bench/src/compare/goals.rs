@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use super::servers::UWS;
 use super::summary::{CaseResult, Comparison, Figures};
 
 /// The server the goals are about (ringws on io_uring, its main backend).
@@ -73,9 +74,6 @@ enum Target {
     /// At most this multiple of the named peer's figure in the same case.
     TimesPeer(&'static str, f64),
 }
-
-/// The peer the engine issue sets its goals against (`bench/peers/uws`).
-pub const UWS: &str = "uws";
 
 /// Which cases a goal reads.
 #[derive(Clone, Copy, Debug)]

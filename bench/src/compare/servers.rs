@@ -6,7 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::goals::UWS;
+/// uWebSockets' name in reports (`bench/peers/uws`): the peer the engine
+/// issue sets its goals against.
+pub const UWS: &str = "uws";
 
 /// One server under test.
 #[derive(Clone, Debug)]
