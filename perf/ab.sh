@@ -15,7 +15,8 @@
 # previous commit's, built into another target directory).
 # PEERS: space-separated peer names (peer-NAME binaries: fastwebsockets,
 # tungstenite, uws). CELLS: space-separated SIZE:CONNECTIONS:DEPTH (binary
-# echo), or `connect` (the handshake storm: CPU per upgrade). NO_BUILD=1
+# echo; SIZE:CONNECTIONS:DEPTH:text for text), or `connect` (the handshake
+# storm: CPU per upgrade). NO_BUILD=1
 # skips the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +41,10 @@ run_one() {
   local srv=$!
   sleep 0.5
   local load=(connect)
-  [ "$cell" = connect ] || load=(echo --connections "$conns" --size "$size" --depth "$depth" --binary)
+  if [ "$cell" != connect ]; then
+    load=(echo --connections "$conns" --size "$size" --depth "$depth")
+    [ "$kind" = text ] || load+=(--binary)
+  fi
   chrt -f 50 taskset -c 1 "$bin/ringws-bench" "${load[@]}" --url "ws://127.0.0.1:$port/" \
     --duration 4 --warmup 1 --server-pid "$srv" --label "$label" --json "$json" >/dev/null ||
     echo "run failed: $label $json" >&2
@@ -52,8 +56,8 @@ run_one() {
 
 for r in $(seq 1 "$runs"); do
   for cell in $cells; do
-    IFS=: read -r size conns depth <<<"$cell"
-    dir="$out/echo-${size}B-c${conns}-d${depth}"
+    IFS=: read -r size conns depth kind <<<"$cell"
+    dir="$out/echo-${size}B-c${conns}-d${depth}${kind:+-$kind}"
     [ "$cell" = connect ] && dir="$out/connect"
     mkdir -p "$dir"
     for v in "${variants[@]}"; do

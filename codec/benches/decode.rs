@@ -51,6 +51,35 @@ fn decode(c: &mut Criterion) {
             )
         });
     }
+    // 16 KiB text messages fed in 4 KiB pieces, as from the engine's
+    // receive ring: each message is assembled (unmask-copied, UTF-8-checked
+    // piece by piece) and lent out as one `&str`.
+    let (size, pieces) = (16 * 1024, 4096);
+    let assembled = stream("aé€".repeat(size / 6).as_bytes(), OpCode::Text);
+    group.bench_with_input(
+        BenchmarkId::new("text_assembled", size),
+        &assembled,
+        |b, bytes| {
+            let mut rx = Receiver::new(ReceiverConfig::server());
+            b.iter_batched_ref(
+                || bytes.clone(),
+                |buf| {
+                    let mut n = 0usize;
+                    for piece in buf.chunks_mut(pieces) {
+                        let mut feed = rx.feed(piece);
+                        while let Some(ev) = feed.next_event() {
+                            match ev {
+                                Ok(Event::Text(s)) => n += black_box(s).len(),
+                                other => panic!("{other:?}"),
+                            }
+                        }
+                    }
+                    n
+                },
+                BatchSize::LargeInput,
+            )
+        },
+    );
     group.finish();
 }
 

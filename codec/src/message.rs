@@ -170,6 +170,11 @@ pub struct Receiver {
     /// The assembly buffer is out with the caller ([`Receiver::take_direct`])
     /// until [`Receiver::feed_direct`] brings it back; feeds process nothing.
     direct_out: bool,
+    /// The message in progress had its assembly buffer lent out
+    /// ([`Receiver::take_direct`]): the caller could have changed bytes that
+    /// were already UTF-8-checked, so a text message is checked again whole
+    /// before it becomes a `&str`.
+    lent_this_message: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,9 +217,11 @@ enum Src {
 
 #[derive(Clone, Debug)]
 enum Raw {
-    /// Not yet UTF-8-checked when from `Buf`; already checked chunk by chunk
-    /// when from `Asm`.
+    /// Not UTF-8-checked yet.
     Text(Src),
+    /// Assembled text whose every byte was UTF-8-checked on arrival and has
+    /// not left the receiver since: no second pass.
+    CheckedText(Range<usize>),
     Binary(Src),
     Ping(Src),
     Pong(Src),
@@ -239,6 +246,7 @@ impl Receiver {
             pending: Pending::None,
             status: Status::Open,
             direct_out: false,
+            lent_this_message: false,
         }
     }
 
@@ -303,6 +311,7 @@ impl Receiver {
             Msg::None => return None,
         }
         let room = remaining.min(max as u64) as usize;
+        self.lent_this_message = true;
         let mut buf = self.assembly.take().map_or_else(Vec::new, |b| *b);
         buf.reserve(room);
         self.direct_out = true;
@@ -523,6 +532,7 @@ impl Receiver {
                     }
                 };
                 self.utf8.reset();
+                self.lent_this_message = false;
             }
             OpCode::Continuation => {
                 if self.msg == Msg::None {
@@ -669,13 +679,15 @@ impl Receiver {
         }
         self.msg = Msg::None;
         self.pending = Pending::Message;
-        let src = Src::Asm(0..self.assembled_len());
+        let range = 0..self.assembled_len();
         Ok(Some(if compressed {
-            Raw::Compressed(text, src)
+            Raw::Compressed(text, Src::Asm(range))
+        } else if text && !self.lent_this_message {
+            Raw::CheckedText(range)
         } else if text {
-            Raw::Text(src)
+            Raw::Text(Src::Asm(range))
         } else {
-            Raw::Binary(src)
+            Raw::Binary(Src::Asm(range))
         }))
     }
 
@@ -751,10 +763,22 @@ impl Feed<'_, '_> {
             Src::Asm(r) => &asm[r],
         };
         let ev = match raw {
+            #[allow(unsafe_code)]
+            Raw::CheckedText(r) => {
+                // SAFETY: `assembled` gives `CheckedText` only for a text
+                // message whose every byte the streaming validator accepted
+                // (chunk by chunk, then `finish`: nothing incomplete at the
+                // end) as it was appended to `assembly`, and whose assembly
+                // buffer was never lent out (`lent_this_message`), so nothing
+                // outside this receiver wrote to it since. Control payloads
+                // sharing the buffer sit past `assembled_len` and were cut
+                // off by `cleanup` before more message bytes came.
+                Event::Text(unsafe { core::str::from_utf8_unchecked(&asm[r]) })
+            }
             Raw::Text(src) => {
-                // From the buffer this is the only UTF-8 pass; from the
-                // assembly every chunk was already checked on arrival, and
-                // this pass only produces the `&str` (no `unsafe` here).
+                // A message lent whole from the fed buffer: this is its only
+                // UTF-8 pass. Assembled text is checked here a second time
+                // only if its buffer was lent out (`take_direct`).
                 match simdutf8::basic::from_utf8(get(src)) {
                     Ok(s) => Event::Text(s),
                     Err(_) => {

@@ -152,3 +152,57 @@ fn nothing_to_take_between_frames_or_in_control_frames() {
     assert_eq!(rx.direct_remaining(), 0);
     assert!(rx.take_direct(100).is_none());
 }
+
+#[test]
+fn text_whose_buffer_was_lent_out_is_checked_again_whole() {
+    // The first 1,000 bytes are checked on arrival; the caller then holds the
+    // assembly buffer and (wrongly) breaks a byte of that checked prefix. The
+    // receiver must not hand that out as `&str`: it checks lent text again.
+    let payload = "é".repeat(100_000).into_bytes();
+    let stream = masked(true, OpCode::Text, &payload, [9, 8, 7, 6]);
+    let mut rx = Receiver::new(ReceiverConfig::server());
+    let mut first = stream[..1000].to_vec();
+    assert!(rx.feed(&mut first).next_event().is_none());
+    let (mut buf, room) = rx.take_direct(1 << 20).unwrap();
+    assert!(buf.len() > 100, "the checked prefix is in the lent buffer");
+    buf[50] = 0xFF;
+    buf.extend_from_slice(&stream[1000..]);
+    let mut feed = rx.feed_direct(buf, room);
+    assert_eq!(
+        feed.next_event().map(|r| r.map(|_| ())),
+        Some(Err(ringws_codec::ProtocolError::InvalidUtf8))
+    );
+}
+
+#[test]
+fn assembled_text_that_never_left_the_receiver_is_delivered_once_checked() {
+    // Fragments of valid text, one of them cut mid-character: delivered as the
+    // same `&str`; the same with one invalid byte in the last fragment fails.
+    let text = "aé€𝄞".repeat(5_000);
+    let bytes = text.as_bytes();
+    let cut = bytes.len() / 2 + 1;
+    let mut stream = masked(false, OpCode::Text, &bytes[..cut], [1, 2, 3, 4]);
+    stream.extend(masked(
+        true,
+        OpCode::Continuation,
+        &bytes[cut..],
+        [5, 6, 7, 8],
+    ));
+    let mut rx = Receiver::new(ReceiverConfig::server());
+    let mut feed_bytes = stream.clone();
+    let mut feed = rx.feed(&mut feed_bytes);
+    match feed.next_event() {
+        Some(Ok(ringws_codec::Event::Text(t))) => assert_eq!(t, text),
+        other => panic!("{other:?}"),
+    }
+    let mut bad = bytes[cut..].to_vec();
+    *bad.last_mut().unwrap() = 0xC3; // a lead byte with nothing after it
+    let mut stream = masked(false, OpCode::Text, &bytes[..cut], [1, 2, 3, 4]);
+    stream.extend(masked(true, OpCode::Continuation, &bad, [5, 6, 7, 8]));
+    let mut rx = Receiver::new(ReceiverConfig::server());
+    let mut feed = rx.feed(&mut stream);
+    assert_eq!(
+        feed.next_event().map(|r| r.map(|_| ())),
+        Some(Err(ringws_codec::ProtocolError::InvalidUtf8))
+    );
+}

@@ -9,7 +9,7 @@ use std::time::Instant;
 use clap::Parser;
 use ringws_bench::compare::servers::{Pinning, Running, ServerSpec};
 use ringws_bench::compare::summary::{figures, CaseResult, Comparison, ServerResult};
-use ringws_bench::compare::{charts, markdown, matrix};
+use ringws_bench::compare::{charts, idle, markdown, matrix};
 use ringws_bench::report::Report;
 use serde_json::json;
 
@@ -232,6 +232,12 @@ fn main() {
         client_cpus: cli.client_cpus.clone(),
         fifo: cli.fifo,
     };
+    // Read before the run: perf/no-halt.sh sets it for the whole command.
+    let idle_mode = idle::idle_mode(&idle::parse_cpu_list(&format!(
+        "{},{}",
+        cli.server_cpus, cli.client_cpus
+    )));
+    eprintln!("ringws-compare: idle CPUs {idle_mode} (perf/no-halt.sh keeps them from halting)");
     let host = read_trim("/proc/sys/kernel/hostname");
     let date = today();
     let tmp = std::env::temp_dir().join(format!("ringws-compare-{}.json", std::process::id()));
@@ -289,6 +295,7 @@ fn main() {
         settings: json!({
             "runs": cli.runs, "duration_s": cli.duration, "warmup_s": cli.warmup,
             "server_cpus": cli.server_cpus, "client_cpus": cli.client_cpus, "fifo": cli.fifo,
+            "idle": idle_mode, // "halt" | "poll" (perf/no-halt.sh) | "unknown"
             "matrix": if cli.quick { "quick" } else { "standard" }, "cases_filter": cli.cases,
             "elapsed_s": started.elapsed().as_secs_f64().round(),
             "restart": "per-run",

@@ -5,6 +5,7 @@
 
 pub mod charts;
 pub mod goals;
+pub mod idle;
 pub mod markdown;
 pub mod matrix;
 pub mod servers;
