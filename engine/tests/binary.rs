@@ -10,7 +10,39 @@ use std::time::Duration;
 use common::*;
 
 fn run(backend: &str, mode: &str) -> (std::process::Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringws"))
+    run_with(backend, mode, None)
+}
+
+/// `soft_nofile`: start the binary with this soft open-files limit (the hard
+/// limit unchanged).
+fn run_with(
+    backend: &str,
+    mode: &str,
+    soft_nofile: Option<u64>,
+) -> (std::process::Child, SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringws"));
+    if let Some(soft) = soft_nofile {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls getrlimit/setrlimit, which are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut lim = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                lim.rlim_cur = soft;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd
         .args([
             "--bind",
             "127.0.0.1:0",
@@ -98,6 +130,39 @@ fn broadcast_mode() {
     clients[0].send_text("to everyone");
     for c in &mut clients {
         assert_eq!(c.recv_data(), Some(Ev::Text("to everyone".into())));
+    }
+    stop(child, &mut clients);
+}
+
+#[test]
+fn a_low_soft_open_files_limit_does_not_cap_connections() {
+    // Started with a soft limit of 64 open files, the binary raises it to the
+    // hard limit: 300 clients connect and echo. Without the raise, accepts
+    // past ~60 descriptors fail with EMFILE and these clients hang.
+    const CLIENTS: usize = 300;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the variable we pass.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    if lim.rlim_max < 2 * CLIENTS as u64 {
+        eprintln!("skipping: hard open-files limit {} too low", lim.rlim_max);
+        return;
+    }
+    if lim.rlim_cur < 2 * CLIENTS as u64 {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: setrlimit reads one initialised rlimit (this test's own
+        // process needs a descriptor per client too).
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    }
+    let (child, addr) = run_with("auto", "echo", Some(64));
+    let mut clients: Vec<Client> = (0..CLIENTS).map(|_| Client::connect(addr)).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send_text(&format!("client {i}"));
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.recv_data(), Some(Ev::Text(format!("client {i}"))));
     }
     stop(child, &mut clients);
 }

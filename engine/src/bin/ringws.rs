@@ -187,6 +187,38 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit: each connection is
+/// a file descriptor, and the usual soft limit (1,024) would cap a server far
+/// below what the machine allows. Logs what it did; a failure only logs.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the variable we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let soft = lim.rlim_cur;
+    if soft >= lim.rlim_max {
+        tracing::info!(limit = soft, "open files limit: {soft}");
+        return;
+    }
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: setrlimit reads one initialised rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
+        tracing::info!(
+            from = soft,
+            to = lim.rlim_max,
+            "open files limit raised from {soft} to the hard limit {}",
+            lim.rlim_max
+        );
+    } else {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(limit = soft, "open files limit stays {soft}: {e}");
+    }
+}
+
 fn main() -> ExitCode {
     let args = match parse() {
         Ok(a) => a,
@@ -207,6 +239,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
 
+    raise_fd_limit();
     let set = block_signals();
     let mut b = Server::builder()
         .bind(args.bind.as_str())
