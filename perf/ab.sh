@@ -79,7 +79,7 @@ done
 python3 - "$out" <<'PY' | tee "$out/summary.md"
 import glob, json, os, statistics, sys
 out = sys.argv[1]
-print(f"\n| cell | variant | server CPU µs/msg (median) | runs | msgs/s (median) |\n|---|---|---:|---|---:|")
+print(f"\n| cell | variant | server CPU µs/msg (median) | runs | msgs/s (median) | p99 µs (median) |\n|---|---|---:|---|---:|---:|")
 for d in sorted(glob.glob(os.path.join(out, "*"))):
     if not os.path.isdir(d):
         continue
@@ -87,10 +87,11 @@ for d in sorted(glob.glob(os.path.join(out, "*"))):
     for f in glob.glob(os.path.join(d, "*.json")):
         label = os.path.basename(f).rsplit("-", 1)[0]
         j = json.load(open(f))
-        by.setdefault(label, []).append((j["server"]["cpu_us_per_op"], j["per_second"]))
+        by.setdefault(label, []).append((j["server"]["cpu_us_per_op"], j["per_second"], j["latency_us"]["p99"]))
     for label, v in sorted(by.items()):
-        cpu = [c for c, _ in v]
-        rate = [p for _, p in v]
+        cpu = [c for c, _, _ in v]
+        rate = [p for _, p, _ in v]
+        p99 = [q for _, _, q in v]
         runs = " ".join(f"{c:.3g}" for c in cpu)
-        print(f"| {os.path.basename(d)} | {label} | {statistics.median(cpu):.3g} | {runs} | {statistics.median(rate):,.0f} |")
+        print(f"| {os.path.basename(d)} | {label} | {statistics.median(cpu):.3g} | {runs} | {statistics.median(rate):,.0f} | {statistics.median(p99):,.0f} |")
 PY

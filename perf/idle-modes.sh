@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The same comparison under three ways for idle vCPUs to wait (needs root):
 #   halt       as the machine is (haltpoll driver, guest_halt_poll_ns as set)
-#   poll200us  the guest polls up to 200 µs before halting
-#              (/sys/module/haltpoll/parameters/guest_halt_poll_ns=200000)
+#   poll200us  the guest polls up to 200 µs before halting (perf/halt-poll.sh)
 #   no-halt    halting idle states disabled (perf/no-halt.sh)
-# Writes OUT/<mode>/*.json (bench/compare results) and prints a table of
+# Writes OUT/<mode>/*.json and tables.md (bench/compare results) and prints a table of
 # server CPU per message, msgs/s and p99 per case, server and mode.
 #
 #   OUT=perf/results/session6/idle-modes SERVERS=ringws-uring,uws,fastwebsockets \
@@ -15,20 +14,14 @@ out=${OUT:-perf/results/idle-modes}
 servers=${SERVERS:-ringws-uring,uws,fastwebsockets}
 cases=${CASES:-echo/16B/c100/r50000,echo/16B/c100/r200000,echo/16B/c1/d1,echo/16B/c100/d1}
 runs=${RUNS:-3}
-param=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 compare=(env NO_BUILD=1 bench/compare --fifo --runs "$runs" --duration 4 --warmup 1
-  --servers "$servers" --cases "$cases" --docs '')
+  --servers "$servers" --cases "$cases")
 for mode in ${MODES:-halt poll200us no-halt}; do
   mkdir -p "$out/$mode"
   case $mode in
-    halt) "${compare[@]}" --out "$out/$mode" ;;
-    poll200us)
-      [ -w $param ] || { echo "idle-modes: no $param: skipping poll200us" >&2; continue; }
-      old=$(cat $param)
-      echo 200000 > $param
-      "${compare[@]}" --out "$out/$mode" || true
-      echo "$old" > $param ;;
-    no-halt) perf/no-halt.sh "${compare[@]}" --out "$out/$mode" ;;
+    halt) "${compare[@]}" --out "$out/$mode" --docs "$out/$mode/tables.md" ;;
+    poll200us) perf/halt-poll.sh 200000 "${compare[@]}" --out "$out/$mode" --docs "$out/$mode/tables.md" ;;
+    no-halt) perf/no-halt.sh "${compare[@]}" --out "$out/$mode" --docs "$out/$mode/tables.md" ;;
   esac
 done
 python3 - "$out" <<'PY' | tee "$out/summary.md"

@@ -8,10 +8,10 @@
 # Why: on these VMs (Firecracker, cpuidle driver haltpoll with
 # guest_halt_poll_ns=0) an idle vCPU halts at once, and waking it takes the
 # host hundreds of microseconds to milliseconds. Every message that finds the
-# server or the load generator asleep pays that, so latency percentiles and
-# single-connection cells measured the host's wake-up, not the servers
-# (open loop at 50,000 msgs/s: p99 6.7 ms with halting, 0.59 ms without; see
-# docs/benchmarks.md, "Session 6"). With only the POLL state left, an idle
+# server or the load generator asleep pays that, so single-connection cells
+# measured the host's wake-up, not the servers. perf/halt-poll.sh (poll, then
+# halt) did better here than this script (docs/benchmarks.md, "Session 6").
+# With only the POLL state left, an idle
 # vCPU spins in the guest kernel until work arrives, like `idle=poll` or
 # `cpupower idle-set -D 0` on bare metal. The spinning is idle time: it is not
 # charged to the server's CPU time.

@@ -7,6 +7,7 @@
 #
 #   CELLS="16:100:16 16:100:1" perf/user-sys-split.sh 3 perf/results/x.txt
 #
+# Wrap it in perf/no-halt.sh and/or perf/steer-rx.sh to run it in those modes.
 # CELLS: SIZE:CONNECTIONS:DEPTH (binary echo). Needs target/release/{ringws,
 # ringws-bench,peer-uws} (cargo build --release; bash bench/peers/uws/build.sh).
 set -euo pipefail

@@ -237,41 +237,50 @@ fn main() {
         "{},{}",
         cli.server_cpus, cli.client_cpus
     )));
-    eprintln!("ringws-compare: idle CPUs {idle_mode} (perf/no-halt.sh keeps them from halting)");
+    eprintln!("ringws-compare: idle CPUs: {idle_mode} (see perf/halt-poll.sh, perf/no-halt.sh)");
     let host = read_trim("/proc/sys/kernel/hostname");
     let date = today();
     let tmp = std::env::temp_dir().join(format!("ringws-compare-{}.json", std::process::id()));
     let mut results = Vec::new();
     for case in &cases {
-        let mut by_server = BTreeMap::new();
-        for server in &servers {
-            if case.broadcast && server.broadcast_args.is_none() {
-                continue;
-            }
-            eprintln!(
-                "[{:>5.0}s] {} on {}",
-                started.elapsed().as_secs_f64(),
-                case.id,
-                server.name
-            );
-            let mut runs = Vec::new();
-            let mut failure = None;
-            // A fresh server for every run: no memory or state carried over
-            // (the idle case measures RSS growth from a fresh baseline).
-            for _ in 0..cli.runs {
+        let in_case: Vec<&ServerSpec> = servers
+            .iter()
+            .filter(|s| !case.broadcast || s.broadcast_args.is_some())
+            .collect();
+        let mut runs: Vec<Vec<Report>> = vec![Vec::new(); in_case.len()];
+        let mut failures: Vec<Option<String>> = vec![None; in_case.len()];
+        // Rounds: every server once per round, so that a slow phase of the
+        // machine (minutes long on these shared VMs) hits every server
+        // alike instead of all the runs of one. A fresh server for every
+        // run: no memory or state carried over (the idle case measures RSS
+        // growth from a fresh baseline). A server that fails is left out of
+        // the later rounds.
+        for round in 0..cli.runs {
+            for (i, server) in in_case.iter().enumerate() {
+                if failures[i].is_some() {
+                    continue;
+                }
+                eprintln!(
+                    "[{:>5.0}s] {} on {} ({}/{})",
+                    started.elapsed().as_secs_f64(),
+                    case.id,
+                    server.name,
+                    round + 1,
+                    cli.runs
+                );
                 let result = Running::start(server, case.broadcast, cli.port, &pin)
                     .and_then(|running| run_bench(&cli, &pin, case, server, running.pid, &tmp));
                 match result {
-                    Ok(r) => runs.push(r),
+                    Ok(r) => runs[i].push(r),
                     Err(e) => {
-                        failure = Some(e);
-                        break;
+                        eprintln!("    failed: {e}");
+                        failures[i] = Some(e);
                     }
                 }
             }
-            if let Some(f) = &failure {
-                eprintln!("    failed: {f}");
-            }
+        }
+        let mut by_server = BTreeMap::new();
+        for ((server, runs), failure) in in_case.iter().zip(runs).zip(failures) {
             by_server.insert(
                 server.name.clone(),
                 ServerResult {
@@ -295,10 +304,10 @@ fn main() {
         settings: json!({
             "runs": cli.runs, "duration_s": cli.duration, "warmup_s": cli.warmup,
             "server_cpus": cli.server_cpus, "client_cpus": cli.client_cpus, "fifo": cli.fifo,
-            "idle": idle_mode, // "halt" | "poll" (perf/no-halt.sh) | "unknown"
+            "idle": idle_mode, // see compare::idle::idle_mode
             "matrix": if cli.quick { "quick" } else { "standard" }, "cases_filter": cli.cases,
             "elapsed_s": started.elapsed().as_secs_f64().round(),
-            "restart": "per-run",
+            "restart": "per-run", "order": "rounds",
         }),
         server_names: servers.iter().map(|s| s.name.clone()).collect(),
         ringws_servers: servers

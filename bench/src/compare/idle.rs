@@ -29,10 +29,20 @@ pub fn parse_cpu_list(list: &str) -> Vec<usize> {
 }
 
 /// How the given CPUs idle: `"poll"` when every idle state but POLL is
-/// disabled on all of them, `"halt"` when any of them may halt, `"unknown"`
-/// where sysfs has no cpuidle states (no driver, or not Linux).
-pub fn idle_mode(cpus: &[usize]) -> &'static str {
-    idle_mode_in(Path::new("/sys/devices/system/cpu"), cpus)
+/// disabled on all of them (`perf/no-halt.sh`), `"halt"` when any of them may
+/// halt, `"halt after polling N ns"` when they may but the haltpoll driver
+/// polls first (`perf/halt-poll.sh`), `"unknown"` where sysfs has no cpuidle
+/// states (no driver, or not Linux).
+pub fn idle_mode(cpus: &[usize]) -> String {
+    let mode = idle_mode_in(Path::new("/sys/devices/system/cpu"), cpus);
+    let poll_ns = fs::read_to_string("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    match (mode, poll_ns) {
+        ("halt", ns) if ns > 0 => format!("halt after polling {ns} ns"),
+        (m, _) => m.to_string(),
+    }
 }
 
 fn idle_mode_in(root: &Path, cpus: &[usize]) -> &'static str {
