@@ -9,7 +9,20 @@ use std::time::Duration;
 
 use common::*;
 
-fn run(backend: &str, mode: &str) -> (std::process::Child, SocketAddr) {
+/// The spawned binary; killed if a test fails before `stop` (a panicking
+/// test must not leave a server running).
+struct Spawned(std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn run(backend: &str, mode: &str) -> (Spawned, SocketAddr) {
     run_with(backend, mode, None)
 }
 
@@ -19,7 +32,7 @@ fn run_with(
     backend: &str,
     mode: &str,
     soft_nofile: Option<u64>,
-) -> (std::process::Child, SocketAddr) {
+) -> (Spawned, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringws"));
     if let Some(soft) = soft_nofile {
         use std::os::unix::process::CommandExt;
@@ -67,6 +80,7 @@ fn run_with(
         .spawn()
         .expect("spawn ringws");
     let out = BufReader::new(child.stdout.take().unwrap());
+    let child = Spawned(child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in out.lines().map_while(Result::ok) {
@@ -82,9 +96,9 @@ fn run_with(
     (child, addr.parse().unwrap())
 }
 
-fn stop(mut child: std::process::Child, clients: &mut [Client]) {
+fn stop(mut child: Spawned, clients: &mut [Client]) {
     // SAFETY: signalling our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     for c in clients.iter_mut() {
         match c.recv_data() {
             Some(Ev::Close(Some((1001, _)))) => {}
@@ -92,7 +106,7 @@ fn stop(mut child: std::process::Child, clients: &mut [Client]) {
         }
         c.send_frame(true, ringws_codec::OpCode::Close, &[0x03, 0xe9]);
     }
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
 
