@@ -28,11 +28,7 @@ fn run(backend: &str, mode: &str) -> (Spawned, SocketAddr) {
 
 /// `soft_nofile`: start the binary with this soft open-files limit (the hard
 /// limit unchanged).
-fn run_with(
-    backend: &str,
-    mode: &str,
-    soft_nofile: Option<u64>,
-) -> (Spawned, SocketAddr) {
+fn run_with(backend: &str, mode: &str, soft_nofile: Option<u64>) -> (Spawned, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringws"));
     if let Some(soft) = soft_nofile {
         use std::os::unix::process::CommandExt;
