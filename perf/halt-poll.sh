@@ -9,8 +9,8 @@
 # once and each wake-up goes through the host (an IPI, a VM exit, the host's
 # scheduler), which dominates cells where the server or the client waits for
 # every message. Polling 200 µs first turned 16 B × 1 connection × depth 1
-# from about 2,300 to 31,000 messages/s, for ringws and uWebSockets alike,
-# and server CPU per message from ~170 to ~15 µs (`docs/benchmarks.md`,
+# from about 2,300 to 27,500 messages/s for ringws (38,300 for uWebSockets),
+# and server CPU per message from ~165 to ~15 µs (`docs/benchmarks.md`,
 # "Session 6"). Polling is idle time: it is not charged to the server.
 # Compare perf/no-halt.sh (never halt), which helped less here: a vCPU that
 # never halts seems to be descheduled by the host instead.

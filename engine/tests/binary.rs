@@ -35,20 +35,7 @@ fn run_with(backend: &str, mode: &str, soft_nofile: Option<u64>) -> (Spawned, So
         // SAFETY: the closure runs in the forked child before exec and only
         // calls getrlimit/setrlimit, which are async-signal-safe.
         unsafe {
-            cmd.pre_exec(move || {
-                let mut lim = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                lim.rlim_cur = soft;
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+            cmd.pre_exec(move || set_soft_nofile(soft));
         }
     }
     let mut child = cmd
@@ -150,22 +137,13 @@ fn a_low_soft_open_files_limit_does_not_cap_connections() {
     // hard limit: 300 clients connect and echo. Without the raise, accepts
     // past ~60 descriptors fail with EMFILE and these clients hang.
     const CLIENTS: usize = 300;
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into the variable we pass.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    if lim.rlim_max < 2 * CLIENTS as u64 {
-        eprintln!("skipping: hard open-files limit {} too low", lim.rlim_max);
+    let hard = nofile_limit().rlim_max;
+    if hard < 2 * CLIENTS as u64 {
+        eprintln!("skipping: hard open-files limit {hard} too low");
         return;
     }
-    if lim.rlim_cur < 2 * CLIENTS as u64 {
-        lim.rlim_cur = lim.rlim_max;
-        // SAFETY: setrlimit reads one initialised rlimit (this test's own
-        // process needs a descriptor per client too).
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
-    }
+    // This test's own process needs a descriptor per client too.
+    raise_nofile();
     let (child, addr) = run_with("auto", "echo", Some(64));
     let mut clients: Vec<Client> = (0..CLIENTS).map(|_| Client::connect(addr)).collect();
     for (i, c) in clients.iter_mut().enumerate() {

@@ -59,19 +59,6 @@ both_backends!(idle_timeout_pings_then_closes, |backend| {
     h.shutdown(Duration::from_secs(1));
 });
 
-fn raise_nofile() {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid rlimit pointer.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-        r.rlim_cur = r.rlim_max.min(65536);
-        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-    }
-}
-
 both_backends!(two_thousand_concurrent_connections, |backend| {
     raise_nofile();
     let h = start(backend, Echo::new(), |b| b.workers(2));
@@ -446,18 +433,10 @@ both_backends!(accept_recovers_from_descriptor_exhaustion, |backend| {
             fd
         })
         .collect();
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: valid rlimit pointers.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    let saved = lim;
+    let saved = nofile_limit().rlim_cur;
     // No descriptor left above the ones already open: accept fails (EMFILE).
     let highest = *fds.iter().max().unwrap() as libc::rlim_t;
-    lim.rlim_cur = highest + 1;
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    set_soft_nofile(highest + 1).unwrap();
     // Fill any lower holes so the server's accept really has no number left.
     let mut fillers = Vec::new();
     loop {
@@ -501,8 +480,8 @@ both_backends!(accept_recovers_from_descriptor_exhaustion, |backend| {
         // variant only checks that accepting carries on.
         eprintln!("uring: EMFILE not reachable by lowering the limit after start");
     }
-    // SAFETY: restore the limit, free the fillers.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &saved) }, 0);
+    set_soft_nofile(saved).unwrap();
+    // Free the fillers.
     for d in fillers {
         // SAFETY: closing descriptors we duplicated.
         unsafe { libc::close(d) };

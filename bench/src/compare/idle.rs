@@ -1,8 +1,9 @@
 //! Whether the benchmark's CPUs may halt when idle, recorded with every run.
 //!
 //! On a VM whose idle vCPUs halt, each wake-up costs the host's scheduling
-//! latency, which dominates latency percentiles and single-connection cells;
-//! `perf/no-halt.sh` disables the halting states for a run. A result is only
+//! latency, which dominates single-connection cells; `perf/halt-poll.sh`
+//! makes the guest poll first and `perf/no-halt.sh` disables the halting
+//! states for a run. A result is only
 //! comparable with results taken in the same idle mode, so the mode goes into
 //! the results' settings.
 

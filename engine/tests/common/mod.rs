@@ -351,3 +351,42 @@ pub fn raw_http(addr: SocketAddr, chunks: &[&[u8]]) -> String {
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// This process's open-files limit (`rlim_cur` soft, `rlim_max` hard).
+pub fn nofile_limit() -> libc::rlimit {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the variable we pass.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim
+}
+
+/// Sets this process's soft open-files limit, the hard one unchanged. Only
+/// getrlimit/setrlimit (async-signal-safe), so a `pre_exec` closure may call
+/// it.
+pub fn set_soft_nofile(soft: libc::rlim_t) -> io::Result<()> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit; setrlimit reads one initialised rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        lim.rlim_cur = soft;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Raises this process's soft open-files limit to the hard one (at most
+/// 65,536): a test's clients need a descriptor each.
+pub fn raise_nofile() {
+    let hard = nofile_limit().rlim_max;
+    set_soft_nofile(hard.min(65536)).expect("raise the open-files limit");
+}
