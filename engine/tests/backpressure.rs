@@ -100,16 +100,27 @@ both_backends!(sender_that_never_reads_is_bounded, |backend| {
         sent.len()
     );
     assert!(max <= limit + SIZE + 14, "{max}");
-    // Meanwhile another connection keeps echoing promptly.
+    // Meanwhile another connection keeps echoing promptly, large messages
+    // too: the receive buffers the blocked echoes were lent from stay out
+    // of the ring, and the rest must serve everyone else.
     let mut other = Client::connect(h.local_addr());
     let t = Instant::now();
     for i in 0..100 {
         other.send_binary(&[i as u8; 1000]);
         assert_eq!(other.recv_data(), Some(Ev::Binary(vec![i as u8; 1000])));
     }
+    for i in 0..50 {
+        let (frame, payload) = numbered(1000 + i, SIZE);
+        other.s.write_all(&frame).unwrap();
+        match other.recv_data() {
+            Some(Ev::Binary(b)) => assert!(b == payload, "other's echo {i} differs"),
+            e => panic!("other's echo {i}: got {e:?}"),
+        }
+    }
     assert!(t.elapsed() < Duration::from_secs(5));
     // Once the client reads, every complete message it wrote is echoed, in
-    // order (the last write may have been cut short: that frame is partial).
+    // order (the last write may have been cut short: that frame is partial),
+    // including those sent from receive buffers that were lent all along.
     c.s.set_write_timeout(None).unwrap();
     for (i, p) in sent.iter().enumerate() {
         match c.recv_data() {

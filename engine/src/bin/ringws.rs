@@ -35,6 +35,9 @@ USAGE: ringws [OPTIONS]
                             straight into its message buffer once at least
                             BYTES of it are still to come; 0 = never
                             [default: 131072]
+  --copy-sends              copy every payload into the send queue (default:
+                            an echo of a message that arrived whole is sent
+                            from its receive buffer)
   --huge-pages              let the heap use transparent huge pages (off by
                             default: 2 MiB faults make idle memory jump in
                             2 MiB steps; see docs/decisions.md)
@@ -95,6 +98,7 @@ struct Args {
     recv_buffers: Option<(u16, u32)>,
     whole_recv_buffers: bool,
     direct_recv_min: Option<usize>,
+    copy_sends: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -111,6 +115,7 @@ fn parse() -> Result<Args, String> {
         recv_buffers: None,
         whole_recv_buffers: false,
         direct_recv_min: Some(ringws::DIRECT_RECV_MIN),
+        copy_sends: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -150,6 +155,7 @@ fn parse() -> Result<Args, String> {
             "--subprotocol" => a.protocols.push(val()?),
             "--log" => a.log = val()?,
             "--huge-pages" => a.huge_pages = true,
+            "--copy-sends" => a.copy_sends = true,
             "--whole-recv-buffers" => a.whole_recv_buffers = true,
             "--direct-recv-min" => {
                 let v = val()?;
@@ -254,6 +260,7 @@ fn main() -> ExitCode {
         b = b.incremental_recv(false);
     }
     b = b.direct_recv_min(args.direct_recv_min);
+    b = b.send_from_recv_buffers(!args.copy_sends);
     if let Some((count, size)) = args.recv_buffers {
         b = b.recv_buffers(count, size);
     }
@@ -282,6 +289,7 @@ fn main() -> ExitCode {
         recv_completions = s.recv_completions,
         direct_bytes = s.direct_bytes,
         sends = s.sends,
+        lent_sends = s.lent_sends,
         "bye"
     );
     ExitCode::SUCCESS

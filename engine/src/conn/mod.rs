@@ -9,10 +9,12 @@
 //! what to do with the socket (send, half-close, release).
 
 mod held;
+mod loans;
 mod recv;
 mod send;
 mod state;
 
+pub(crate) use loans::{Current, Loans};
 pub(crate) use recv::{Lend, RxConfig};
 pub(crate) use send::Outgoing;
 pub(crate) use state::{ConnCore, Connection, Flags};

@@ -6,6 +6,9 @@
 //! ever sees immutable memory: appending to the tail afterwards writes after
 //! (or reallocates away from) the frozen part and cannot move it. Shared
 //! payloads (`publish`) are queued as their own segment without a copy.
+//! A payload lent from a receive buffer (see [`super::loans`]) is queued
+//! as a segment pointing into that buffer, and its loan is given back when
+//! the segment has gone out or is dropped.
 //! The queue and the `sendmsg` memory live together in an [`Outgoing`] box
 //! that a connection holds only while it has bytes queued or a send in
 //! flight; the worker pools the boxes, so an idle connection holds no send
@@ -14,6 +17,8 @@
 use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
+
+use super::loans::Loans;
 
 /// Most iovecs in one send (Linux `UIO_MAXIOV` is 1024; 64 covers a turn's
 /// worth of frames and keeps [`SendOp`] at about 1 KiB).
@@ -53,14 +58,18 @@ impl Outgoing {
 /// Outgoing bytes of one connection.
 ///
 /// Invariant: `segs[..locked]` are covered by the send in flight and are
-/// neither modified nor dropped until it completes; `front_sent` bytes of
-/// `segs[0]` are already on the wire; `len` = unsent bytes in `segs` + tail.
+/// neither modified nor dropped until it completes; `len` = unsent bytes in
+/// `segs` + tail; every lent segment has an entry in `loans`, in order.
 #[derive(Default)]
 pub(crate) struct SendQueue {
     segs: VecDeque<Bytes>,
     tail: BytesMut,
     locked: usize,
     len: usize,
+    /// Segments popped so far: with it a segment keeps one number for life.
+    popped: u64,
+    /// Lent segments: (segment number, receive buffer id), oldest first.
+    loans: VecDeque<(u64, u16)>,
 }
 
 impl SendQueue {
@@ -96,6 +105,27 @@ impl SendQueue {
         } else {
             self.push_shared(header, Bytes::copy_from_slice(payload));
         }
+    }
+
+    /// Append a header and a payload lent from receive buffer `id` (see
+    /// [`Loans::lend`]), queued without a copy.
+    ///
+    /// # Safety
+    /// `payload` must stay valid and unchanged until the loan is given back
+    /// ([`SendQueue::complete`] or [`SendQueue::clear`] hands `id` to the
+    /// book): the buffer is not recycled before then.
+    pub(crate) unsafe fn push_lent(&mut self, header: &[u8], payload: &[u8], id: u16) {
+        self.push_copy(&[header]);
+        self.freeze_tail();
+        // SAFETY: the caller keeps the bytes alive and unchanged for as long
+        // as this segment exists; a static `Bytes` never frees them, and the
+        // segment is dropped (in `complete` or `clear`) before its loan is
+        // given back.
+        let seg = Bytes::from_static(unsafe { &*(payload as *const [u8]) });
+        self.len += seg.len();
+        self.loans
+            .push_back((self.popped + self.segs.len() as u64, id));
+        self.segs.push_back(seg);
     }
 
     /// Append a header and a placeholder for a `len`-byte payload whose
@@ -161,15 +191,16 @@ impl SendQueue {
         true
     }
 
-    /// The send in flight wrote `n` bytes: drop what went out, unlock the
-    /// rest (a partial send is resumed by the next `prepare`).
-    pub(crate) fn complete(&mut self, mut n: usize) {
+    /// The send in flight wrote `n` bytes: drop what went out (giving back
+    /// its loans), unlock the rest (a partial send is resumed by the next
+    /// `prepare`).
+    pub(crate) fn complete(&mut self, mut n: usize, loans: &mut Loans) {
         self.len -= n;
         while n > 0 {
             let front = self.segs.front_mut().expect("sent more than queued");
             if n >= front.len() {
                 n -= front.len();
-                self.segs.pop_front();
+                self.pop_front(loans);
             } else {
                 front.advance(n);
                 n = 0;
@@ -181,16 +212,30 @@ impl SendQueue {
         }
     }
 
+    fn pop_front(&mut self, loans: &mut Loans) {
+        self.segs.pop_front();
+        if let Some(&(seg, id)) = self.loans.front() {
+            if seg == self.popped {
+                self.loans.pop_front();
+                loans.give_back(id);
+            }
+        }
+        self.popped += 1;
+    }
+
     /// The send in flight failed: unlock (the connection is going away).
     pub(crate) fn fail(&mut self) {
         self.locked = 0;
     }
 
-    /// Drop everything not yet sent (teardown). The queue may go back to
-    /// the worker's pool, so nothing of this connection may survive in it.
-    pub(crate) fn clear(&mut self) {
+    /// Drop everything not yet sent (teardown), giving back its loans. The
+    /// queue may go back to the worker's pool, so nothing of this
+    /// connection may survive in it.
+    pub(crate) fn clear(&mut self, loans: &mut Loans) {
         debug_assert_eq!(self.locked, 0);
-        self.segs.clear();
+        while !self.segs.is_empty() {
+            self.pop_front(loans);
+        }
         self.tail.clear();
         self.len = 0;
         self.release();
@@ -211,6 +256,7 @@ impl SendQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reactor::RecvBuf;
 
     fn new_op() -> Box<SendOp> {
         // SAFETY: plain C structs; all-zero is valid.
@@ -233,6 +279,7 @@ mod tests {
     fn partial_sends_resume_in_order() {
         let mut q = SendQueue::default();
         let mut op = new_op();
+        let mut book = Loans::new(4, true);
         q.push_copy(&[b"ab", b"cd"]);
         q.push_shared(b"H", Bytes::from(vec![b'x'; 5000]));
         q.push_copy(&[b"tail"]);
@@ -243,12 +290,12 @@ mod tests {
         assert_eq!(&first[..5], b"abcdH");
         // Bytes queued during the send go after it.
         q.push_copy(&[b"late"]);
-        q.complete(3);
+        q.complete(3, &mut book);
         assert!(q.prepare(&mut op));
         let rest = collect(&op);
         assert_eq!(&rest[..2], b"dH");
         assert_eq!(&rest[rest.len() - 8..], b"taillate");
-        q.complete(rest.len());
+        q.complete(rest.len(), &mut book);
         assert_eq!(q.len(), 0);
         assert!(!q.prepare(&mut op));
     }
@@ -259,11 +306,12 @@ mod tests {
         // dead connection's bytes, which the next connection then sent.
         let mut q = SendQueue::default();
         let mut op = new_op();
+        let mut book = Loans::new(4, true);
         q.push_copy(&[b"old connection's bytes"]);
         assert!(q.prepare(&mut op));
-        q.complete(4);
+        q.complete(4, &mut book);
         q.push_copy(&[b"more"]);
-        q.clear();
+        q.clear(&mut book);
         assert_eq!(q.len(), 0);
         assert!(!q.prepare(&mut op), "nothing may be left to send");
         q.push_copy(&[b"new"]);
@@ -275,11 +323,12 @@ mod tests {
     fn drained_queue_frees_large_buffers_only() {
         let mut q = SendQueue::default();
         let mut op = new_op();
+        let mut book = Loans::new(4, true);
         for size in [100usize, 1 << 20, 100] {
             q.push_copy(&[&vec![0u8; size / 2], &vec![0u8; size - size / 2]]);
             q.push_copy(&[b"x"]);
             assert!(q.prepare(&mut op));
-            q.complete(size + 1);
+            q.complete(size + 1, &mut book);
             assert_eq!(q.len(), 0);
             assert!(q.segs.is_empty());
             assert!(
@@ -288,5 +337,54 @@ mod tests {
                 q.tail.capacity()
             );
         }
+    }
+
+    #[test]
+    fn lent_segments_give_their_loans_back_once_sent_or_dropped() {
+        let mut q = SendQueue::default();
+        let mut op = new_op();
+        let mut book = Loans::new(4, true);
+        let mem = vec![5u8; 3 * SHARE_THRESHOLD];
+        let start = mem.as_ptr() as usize;
+        let (a, b) = (&mem[..SHARE_THRESHOLD], &mem[SHARE_THRESHOLD..]);
+        book.current = Some(super::super::loans::Current {
+            start,
+            end: start + mem.len(),
+            id: 2,
+        });
+        let id = book.lend(a).unwrap();
+        // SAFETY: `mem` outlives the queue's use of it below.
+        unsafe { q.push_lent(b"H1", a, id) };
+        q.push_copy(&[b"small"]);
+        let id = book.lend(b).unwrap();
+        // SAFETY: as above.
+        unsafe { q.push_lent(b"H2", b, id) };
+        book.current = None;
+        assert!(book
+            .release(RecvBuf::for_tests(
+                mem.as_ptr() as *mut u8,
+                mem.len(),
+                2,
+                true
+            ))
+            .is_none());
+        assert!(q.prepare(&mut op));
+        let all = collect(&op);
+        assert_eq!(all.len(), 2 + a.len() + 5 + 2 + b.len());
+        assert!(
+            all[..2] == *b"H1" && all[2..2 + a.len()] == *a,
+            "sent from the buffer itself"
+        );
+        // Part of the first lent payload: its loan stays.
+        q.complete(10, &mut book);
+        assert!(book.freed.is_empty());
+        // The rest of it and of the small frame: one loan back.
+        q.complete(2 + a.len() + 5 - 10, &mut book);
+        assert!(book.freed.is_empty() && book.outstanding());
+        // Dropping the second gives the last loan back: the buffer is free.
+        q.clear(&mut book);
+        assert_eq!(book.freed.len(), 1);
+        assert!(!book.outstanding());
+        assert_eq!(q.len(), 0);
     }
 }

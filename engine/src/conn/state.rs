@@ -209,6 +209,19 @@ impl ConnCore {
             // buffer itself once `on_message` returns, instead of a copy.
             let at = self.queue(ctx).push_claimed(&h[..n], payload.len());
             ctx.lend.claimed = Some(at);
+        } else if let Some(id) = (payload.len() >= SHARE_THRESHOLD)
+            .then(|| ctx.loans.lend(payload))
+            .flatten()
+        {
+            // The handler sends bytes of the receive buffer being handled
+            // (an echo of a message that arrived whole): point at them; the
+            // buffer stays out of the kernel's hands until the send is done.
+            ctx.stats.lent_sends += 1;
+            // SAFETY: `lend` checked that the payload lies in the receive
+            // buffer being handled, and counted the loan: the worker does
+            // not recycle that buffer, nor does anything write to it, until
+            // the queue gives the loan back with the segment.
+            unsafe { self.queue(ctx).push_lent(&h[..n], payload, id) };
         } else {
             self.queue(ctx).push_payload(&h[..n], payload);
         }
@@ -779,7 +792,7 @@ impl<S> Connection<S> {
             Ok(n) if n > 0 => {
                 ctx.stats.bytes_out += n as u64;
                 if let Some(o) = &mut self.core.out {
-                    o.queue.complete(n);
+                    o.queue.complete(n, &mut ctx.loans);
                 }
                 if self.core.buffered_amount() > 0 {
                     self.core.mark_dirty(ctx);
@@ -797,7 +810,7 @@ impl<S> Connection<S> {
             _ => {
                 if let Some(o) = &mut self.core.out {
                     o.queue.fail();
-                    o.queue.clear();
+                    o.queue.clear(&mut ctx.loans);
                 }
                 self.core.release_out(ctx);
                 self.core.flags.set(Flags::DEAD);

@@ -74,6 +74,7 @@ fn ctx() -> WorkerCtx {
             Shared::new(1, Backend::Epoll, vec!["127.0.0.1:1".parse().unwrap()]).unwrap(),
         ),
         lend: Default::default(),
+        loans: crate::conn::Loans::new(0, false),
     }
 }
 

@@ -164,6 +164,11 @@ impl BufRing {
         self.inc
     }
 
+    /// Number of buffers (ids `0..entries`).
+    pub(crate) fn entries(&self) -> u16 {
+        self.entries
+    }
+
     /// Size of each buffer.
     pub(crate) fn buf_size(&self) -> u32 {
         self.buf_size

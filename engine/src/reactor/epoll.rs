@@ -550,6 +550,11 @@ impl EpollReactor {
         Ok(())
     }
 
+    /// Number of read buffers in the pool.
+    pub(crate) fn buf_count(&self) -> usize {
+        self.pool.len()
+    }
+
     pub(crate) fn recycle(&mut self, buf: RecvBuf) {
         self.free.push(buf.id);
     }

@@ -102,6 +102,26 @@ pub(crate) struct RecvBuf {
 }
 
 impl RecvBuf {
+    /// The buffer's id in its ring or pool.
+    pub(crate) fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// Whether recycling hands the buffer back (its last piece).
+    pub(crate) fn releases(&self) -> bool {
+        self.release
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests(ptr: *mut u8, len: usize, id: u16, release: bool) -> Self {
+        Self {
+            ptr,
+            len,
+            id,
+            release,
+        }
+    }
+
     /// The received bytes, mutable so the codec can unmask in place.
     ///
     /// # Safety
@@ -345,8 +365,21 @@ impl Reactor {
 
     /// Submit what was armed, wait for at least one event (bounded by the
     /// tick), and append the completions to `out`.
-    pub(crate) fn turn(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
-        dispatch!(self, r => r.turn(out))
+    /// Wait for and collect completions. `may_trim`: the receive buffers'
+    /// pages may be returned if the worker has been idle (io_uring).
+    pub(crate) fn turn(&mut self, out: &mut Vec<Completion>, may_trim: bool) -> io::Result<()> {
+        match self {
+            Reactor::Uring(r) => r.turn(out, may_trim),
+            Reactor::Epoll(r) => r.turn(out),
+        }
+    }
+
+    /// Receive buffers (ids `0..count`).
+    pub(crate) fn recv_buffer_count(&self) -> usize {
+        match self {
+            Reactor::Uring(r) => r.buf_count(),
+            Reactor::Epoll(r) => r.buf_count(),
+        }
     }
 
     /// Hand a received buffer back.

@@ -124,7 +124,7 @@ fn echo_with_pauses(
     let (mut ticks, mut rearms, mut closed) = (0, 0, 0);
     while closed < clients {
         assert!(Instant::now() < deadline, "echo timed out");
-        r.turn(&mut events).unwrap();
+        r.turn(&mut events, true).unwrap();
         for ev in events.drain(..) {
             match ev {
                 Completion::Accepted(Ok(fd)) => {

@@ -392,11 +392,11 @@ impl UringReactor {
         true
     }
 
-    pub(crate) fn turn(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
+    pub(crate) fn turn(&mut self, out: &mut Vec<Completion>, may_trim: bool) -> io::Result<()> {
         // Only with nothing in the completion queue: a pending completion
         // may carry bytes in a ring buffer (belt and braces with the reset
-        // in `push`).
-        if std::mem::take(&mut self.trim.due) && self.ring.completion().is_empty() {
+        // in `push`); never while the worker has buffers lent to sends.
+        if std::mem::take(&mut self.trim.due) && may_trim && self.ring.completion().is_empty() {
             // SAFETY: every completion of the previous turn was handled (and
             // its buffer recycled) before this turn (caller duty), and with
             // DEFER_TASKRUN the kernel fills buffers only inside the
@@ -557,6 +557,11 @@ impl UringReactor {
         self.bufs.incremental()
     }
 
+    /// Number of provided receive buffers.
+    pub(crate) fn buf_count(&self) -> usize {
+        self.bufs.entries() as usize
+    }
+
     /// Size of each provided receive buffer.
     #[allow(dead_code)]
     pub(crate) fn buf_size(&self) -> u32 {
@@ -601,11 +606,11 @@ mod bell_tests {
         assert!(a.ring_bell(b.bell_fd().unwrap(), efd));
         let mut out = Vec::new();
         // Submits the MSG_RING; its success posts nothing back to `a`.
-        a.turn(&mut out).unwrap();
+        a.turn(&mut out, true).unwrap();
         assert!(!out.iter().any(|c| matches!(c, Completion::Wake)));
         out.clear();
         let t = Instant::now();
-        b.turn(&mut out).unwrap();
+        b.turn(&mut out, true).unwrap();
         assert!(out.iter().any(|c| matches!(c, Completion::Wake)), "{out:?}");
         // Well before `b`'s 10 s tick.
         assert!(t.elapsed() < Duration::from_secs(2));
@@ -625,7 +630,7 @@ mod bell_tests {
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut v: u64 = 0;
         loop {
-            a.turn(&mut out).unwrap();
+            a.turn(&mut out, true).unwrap();
             // SAFETY: reads 8 bytes into a local u64.
             let n = unsafe { libc::read(efd, &mut v as *mut u64 as *mut libc::c_void, 8) };
             if n == 8 || Instant::now() > deadline {

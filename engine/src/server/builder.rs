@@ -30,6 +30,8 @@ pub(crate) struct Config {
     /// when at least this many payload bytes are still to come;
     /// `None`: never.
     pub(crate) direct_recv_min: Option<usize>,
+    /// Send a message's bytes from the receive buffer it arrived in.
+    pub(crate) send_from_recv_buffers: bool,
     pub(crate) pin_workers: bool,
     pub(crate) backlog: i32,
 }
@@ -52,6 +54,7 @@ impl Default for Config {
             recv_buffers: None,
             incremental_recv: true,
             direct_recv_min: Some(DIRECT_RECV_MIN),
+            send_from_recv_buffers: true,
             pin_workers: true,
             backlog: 1024,
         }
@@ -200,6 +203,16 @@ impl Builder {
     /// [`DIRECT_RECV_MIN`] (128 KiB); `None` turns it off.
     pub fn direct_recv_min(mut self, min: Option<usize>) -> Self {
         self.cfg.direct_recv_min = min;
+        self
+    }
+
+    /// Send bytes of a message that arrived whole in a receive buffer (an
+    /// echo, a relay of at least 4 KiB) straight from that buffer instead
+    /// of a copy; the buffer returns to the kernel when the send is done.
+    /// At most half of a worker's receive buffers are lent at once. Default
+    /// on; off, such payloads are copied into the send queue.
+    pub fn send_from_recv_buffers(mut self, on: bool) -> Self {
+        self.cfg.send_from_recv_buffers = on;
         self
     }
 

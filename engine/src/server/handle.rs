@@ -28,6 +28,7 @@ pub(crate) struct WorkerStats {
     recv_completions: AtomicU64,
     direct_bytes: AtomicU64,
     sends: AtomicU64,
+    lent_sends: AtomicU64,
 }
 
 impl WorkerStats {
@@ -43,6 +44,7 @@ impl WorkerStats {
         self.recv_completions.store(s.recv_completions, Relaxed);
         self.direct_bytes.store(s.direct_bytes, Relaxed);
         self.sends.store(s.sends, Relaxed);
+        self.lent_sends.store(s.lent_sends, Relaxed);
     }
 }
 
@@ -109,6 +111,9 @@ pub struct Stats {
     pub direct_bytes: u64,
     /// Socket sends started (one vectored send may carry many frames).
     pub sends: u64,
+    /// Payloads sent straight from the receive buffer they arrived in,
+    /// without a copy (see `Builder::send_from_recv_buffers`).
+    pub lent_sends: u64,
     /// The backend running.
     pub backend: Backend,
 }
@@ -195,6 +200,7 @@ impl ServerHandle {
             recv_completions: 0,
             direct_bytes: 0,
             sends: 0,
+            lent_sends: 0,
             backend: self.shared.backend,
         };
         for w in &self.shared.stats {
@@ -209,6 +215,7 @@ impl ServerHandle {
             s.recv_completions += w.recv_completions.load(Relaxed);
             s.direct_bytes += w.direct_bytes.load(Relaxed);
             s.sends += w.sends.load(Relaxed);
+            s.lent_sends += w.lent_sends.load(Relaxed);
         }
         s
     }

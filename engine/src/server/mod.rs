@@ -77,6 +77,7 @@ pub(crate) struct LocalStats {
     pub(crate) recv_completions: u64,
     pub(crate) direct_bytes: u64,
     pub(crate) sends: u64,
+    pub(crate) lent_sends: u64,
 }
 
 /// The worker state a handler's [`Conn`] may reach besides its own
@@ -105,4 +106,6 @@ pub(crate) struct WorkerCtx {
     pub(crate) shared: std::sync::Arc<Shared>,
     /// The assembled message lent to `on_message`, and its claim by a send.
     pub(crate) lend: crate::conn::Lend,
+    /// Receive buffers lent to send queues.
+    pub(crate) loans: crate::conn::Loans,
 }

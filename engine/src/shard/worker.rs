@@ -23,7 +23,7 @@ use ringws_codec::HandshakeConfig;
 use super::cross::Command;
 use super::slab::Slab;
 use super::timers::Timers;
-use crate::conn::{Connection, Flags, RxConfig};
+use crate::conn::{Connection, Current, Flags, Loans, RxConfig};
 use crate::reactor::{sys, Completion, Reactor, ReactorConfig, RecvEnd, Token};
 use crate::server::{Config, Handler, Limits, LocalStats, Shared, WorkerCtx};
 
@@ -214,6 +214,7 @@ impl<H: Handler> Worker<H> {
             broadcasts: Vec::new(),
             shared: shared.clone(),
             lend: Default::default(),
+            loans: Loans::new(reactor.recv_buffer_count(), cfg.send_from_recv_buffers),
         };
         let direct_min = cfg.direct_recv_min;
         tracing::debug!(
@@ -255,8 +256,13 @@ impl<H: Handler> Worker<H> {
             // Every doorbell owed (handlers anywhere in the last turn, the
             // flush, a forced close) goes out with this wait's submission.
             self.ring_bells();
+            for buf in self.ctx.loans.freed.drain(..) {
+                self.reactor.recycle(buf);
+            }
             let mut events = std::mem::take(&mut self.events);
-            self.reactor.turn(&mut events)?;
+            // Lent receive buffers keep their pages (no idle trim).
+            self.reactor
+                .turn(&mut events, !self.ctx.loans.outstanding())?;
             self.ctx.stats.loop_turns += 1;
             self.ctx.now_ms = self.start.elapsed().as_millis() as u64;
             for ev in events.drain(..) {
@@ -307,12 +313,22 @@ impl<H: Handler> Worker<H> {
                         // Lingering after our FIN: discard.
                     } else {
                         // SAFETY: the slice is used only inside this call and
-                        // the buffer is recycled right after.
+                        // the buffer is recycled right after (or parked while
+                        // sends lent its bytes, which nothing writes to).
                         let data = unsafe { buf.bytes() };
+                        let range = data.as_ptr_range();
+                        self.ctx.loans.current = Some(Current {
+                            start: range.start as usize,
+                            end: range.end as usize,
+                            id: buf.id(),
+                        });
                         c.handle_data(data, &*self.handler, &mut self.ctx);
+                        self.ctx.loans.current = None;
                     }
                 }
-                self.reactor.recycle(buf);
+                if let Some(buf) = self.ctx.loans.release(buf) {
+                    self.reactor.recycle(buf);
+                }
                 self.settle(token);
             }
             Completion::RecvEnded { token, end } => {
@@ -499,7 +515,7 @@ impl<H: Handler> Worker<H> {
                 }
             } else if c.core.buffered_amount() > 0 {
                 if let Some(o) = &mut c.core.out {
-                    o.queue.clear();
+                    o.queue.clear(&mut self.ctx.loans);
                 }
                 c.core.release_out(&mut self.ctx);
             }
