@@ -2,7 +2,7 @@
 # Flamegraph of a server under one ringws-bench scenario.
 #   perf/flamegraph.sh [server] [scenario args...]
 #   perf/flamegraph.sh ringws-uring echo --connections 100 --size 16 --depth 16
-# server: ringws-uring | ringws-epoll | tungstenite | fastwebsockets (default ringws-uring).
+# server: ringws-uring | ringws-epoll | tungstenite | fastwebsockets | uws (default ringws-uring).
 # Samples with the cpu-clock software event (hardware counters are not exposed
 # on these VMs), call graphs by frame pointers/DWARF, folded and drawn by inferno.
 # Writes perf/results/flame-<server>-<scenario>.svg.
@@ -19,6 +19,7 @@ case $server in
   ringws-epoll) cmd=(target/release/ringws --bind 127.0.0.1:$port --workers 1 --backend epoll --log warn) ;;
   tungstenite) cmd=(target/release/peer-tungstenite --port $port --threads 1) ;;
   fastwebsockets) cmd=(target/release/peer-fastwebsockets --port $port --threads 1) ;;
+  uws) cmd=(target/release/peer-uws --port $port) ;;  # bash bench/peers/uws/build.sh target/release first
   *) echo "unknown server $server" >&2; exit 1 ;;
 esac
 ulimit -n 65536 2>/dev/null || true
