@@ -27,7 +27,7 @@ USAGE: ringws [OPTIONS]
   --log LEVEL               error|warn|info|debug|trace [default: info]
   --recv-buffers NxSIZE     receive buffers per worker: count (power of two)
                             and bytes each [default: 16x131072 on io_uring,
-                            128x65536 on epoll]
+                            32x262144 on epoll]
   --whole-recv-buffers      io_uring: each receive uses up a whole buffer
                             (default: receives share buffers where the
                             kernel has IOU_PBUF_RING_INC, Linux 6.12+)

@@ -67,12 +67,12 @@ pub const DIRECT_RECV_MIN: usize = 128 << 10;
 impl Config {
     /// Receive buffers per worker: the configured geometry, or the backend's
     /// default. io_uring: 16 × 128 KiB, consumed incrementally (small reads
-    /// share a buffer) and small enough to stay in cache; epoll: 128 × 64
-    /// KiB, one buffer per read, so up to 128 reads per loop turn. Measured
-    /// in docs/decisions.md.
+    /// share a buffer) and small enough to stay in cache; epoll: 32 × 256
+    /// KiB, one buffer per read, so up to 32 reads per loop turn, and a 64
+    /// KiB message fits one read. Measured in docs/decisions.md.
     pub(crate) fn recv_geometry(&self, backend: Backend) -> (u16, u32) {
         self.recv_buffers.unwrap_or(match backend {
-            Backend::Epoll => (128, 64 << 10),
+            Backend::Epoll => (32, 256 << 10),
             Backend::Uring | Backend::Auto => (16, 128 << 10),
         })
     }
@@ -178,7 +178,7 @@ impl Builder {
 
     /// Receive buffers per worker: count (power of two ≤ 32768) and size.
     /// On io_uring these form the provided-buffer ring (default 16 × 128 KiB;
-    /// epoll: a pool of 128 × 64 KiB;
+    /// epoll: a pool of 32 × 256 KiB;
     /// running out costs a re-arm, never data).
     pub fn recv_buffers(mut self, count: u16, size: u32) -> Self {
         self.cfg.recv_buffers = Some((count, size));
