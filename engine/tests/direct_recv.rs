@@ -8,7 +8,7 @@
 mod common;
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use ringws::{Backend, ServerHandle};
@@ -26,16 +26,8 @@ fn send_split(c: &mut Client, fin: bool, op: OpCode, payload: &[u8]) {
     c.s.write_all(&frame[cut..]).unwrap();
 }
 
-/// Wait (bounded) for the worker to publish its counters.
 fn direct_bytes(h: &ServerHandle, at_least: u64) -> u64 {
-    let t = Instant::now();
-    loop {
-        let n = h.stats().direct_bytes;
-        if n >= at_least || t.elapsed() > Duration::from_secs(2) {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    counter_reaches(h, at_least, |s| s.direct_bytes)
 }
 
 fn large_messages(backend: Backend, on: bool) {

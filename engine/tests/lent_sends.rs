@@ -6,23 +6,11 @@
 mod common;
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use ringws::{Backend, ServerHandle};
+use ringws::Backend;
 use ringws_codec::OpCode;
-
-/// Wait (bounded) for the worker to publish its counters.
-fn lent_sends(h: &ServerHandle, at_least: u64) -> u64 {
-    let t = Instant::now();
-    loop {
-        let n = h.stats().lent_sends;
-        if n >= at_least || t.elapsed() > Duration::from_secs(2) {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn echoes(backend: Backend, on: bool, ring: Option<(u16, u32)>) {
     let h = start(backend, Echo::new(), |b| {
@@ -106,7 +94,7 @@ fn echoes(backend: Backend, on: bool, ring: Option<(u16, u32)>) {
         c.send_binary(&[i; 100]);
         assert_eq!(c.recv_data(), Some(Ev::Binary(vec![i; 100])));
     }
-    let lent = lent_sends(&h, 1);
+    let lent = counter_reaches(&h, 1, |s| s.lent_sends);
     if on {
         assert!(lent > 0, "no echo was sent from a receive buffer");
     } else {

@@ -115,17 +115,15 @@ impl SendQueue {
     /// ([`SendQueue::complete`] or [`SendQueue::clear`] hands `id` to the
     /// book): the buffer is not recycled before then.
     pub(crate) unsafe fn push_lent(&mut self, header: &[u8], payload: &[u8], id: u16) {
-        self.push_copy(&[header]);
-        self.freeze_tail();
         // SAFETY: the caller keeps the bytes alive and unchanged for as long
         // as this segment exists; a static `Bytes` never frees them, and the
         // segment is dropped (in `complete` or `clear`) before its loan is
         // given back.
         let seg = Bytes::from_static(unsafe { &*(payload as *const [u8]) });
-        self.len += seg.len();
+        self.push_segment(header, seg);
+        // The lent segment is the last one: its number for life.
         self.loans
-            .push_back((self.popped + self.segs.len() as u64, id));
-        self.segs.push_back(seg);
+            .push_back((self.popped + self.segs.len() as u64 - 1, id));
     }
 
     /// Append a header and a placeholder for a `len`-byte payload whose
@@ -152,10 +150,15 @@ impl SendQueue {
             self.push_copy(&[header, &payload]);
             return;
         }
+        self.push_segment(header, payload);
+    }
+
+    /// Append a header (copied) and `seg` as a segment of its own.
+    fn push_segment(&mut self, header: &[u8], seg: Bytes) {
         self.push_copy(&[header]);
         self.freeze_tail();
-        self.len += payload.len();
-        self.segs.push_back(payload);
+        self.len += seg.len();
+        self.segs.push_back(seg);
     }
 
     fn freeze_tail(&mut self) {

@@ -364,9 +364,8 @@ impl Reactor {
     }
 
     /// Submit what was armed, wait for at least one event (bounded by the
-    /// tick), and append the completions to `out`.
-    /// Wait for and collect completions. `may_trim`: the receive buffers'
-    /// pages may be returned if the worker has been idle (io_uring).
+    /// tick), and append the completions to `out`. `may_trim`: the receive
+    /// buffers' pages may be returned if the worker has been idle (io_uring).
     pub(crate) fn turn(&mut self, out: &mut Vec<Completion>, may_trim: bool) -> io::Result<()> {
         match self {
             Reactor::Uring(r) => r.turn(out, may_trim),
@@ -376,10 +375,7 @@ impl Reactor {
 
     /// Receive buffers (ids `0..count`).
     pub(crate) fn recv_buffer_count(&self) -> usize {
-        match self {
-            Reactor::Uring(r) => r.buf_count(),
-            Reactor::Epoll(r) => r.buf_count(),
-        }
+        dispatch!(self, r => r.buf_count())
     }
 
     /// Hand a received buffer back.

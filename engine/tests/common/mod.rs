@@ -331,6 +331,23 @@ impl Client {
 
 /// The server's connection count once it reaches zero, or when `within`
 /// has passed (polled; `stats()` is published once per loop turn).
+/// Wait (up to 2 s) for a counter the workers publish once per turn to
+/// reach `at_least`; returns its last value.
+pub fn counter_reaches(
+    h: &ServerHandle,
+    at_least: u64,
+    read: impl Fn(&ringws::Stats) -> u64,
+) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let n = read(&h.stats());
+        if n >= at_least || std::time::Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 pub fn connections_after(h: &ServerHandle, within: Duration) -> u64 {
     let deadline = std::time::Instant::now() + within;
     while h.stats().connections > 0 && std::time::Instant::now() < deadline {
