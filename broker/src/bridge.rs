@@ -86,7 +86,8 @@ pub struct Stats {
     /// Messages from other nodes handed to the deliver callback.
     pub delivered: u64,
     /// Publishes lost: refused by a full queue or while the broker was away,
-    /// in flight when a connection was lost, or refused by the broker.
+    /// in flight when a connection was lost (some of these may still have
+    /// reached the broker: their fate is unknown), or refused by the broker.
     pub dropped: u64,
     /// Messages from the broker that were not valid envelopes (ignored).
     pub malformed: u64,

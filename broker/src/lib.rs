@@ -23,7 +23,7 @@
 //!      workers' inboxes)               counted
 //! ```
 //!
-//! Every message travels in a ten-byte [envelope](envelope): version, kind,
+//! Every message travels in a ten-byte [envelope]: version, kind,
 //! publishing node id, payload. A node receives its own publishes back from
 //! Redis (it subscribes to the same topics) and drops them, so local
 //! subscribers, which the engine serves directly, get each message once.
@@ -33,7 +33,7 @@
 //! Like Redis pub/sub itself, delivery is **at most once**. While the broker
 //! is unreachable, [`Bridge::publish`] returns `false` and counts a drop;
 //! publishes queued or in flight when a connection is lost are dropped and
-//! counted; messages other nodes published during the gap never arrive
+//! counted (an unacknowledged one may still have reached Redis); messages other nodes published during the gap never arrive
 //! (Redis keeps no backlog). Nothing is retried or replayed. Within one
 //! connection, messages from one publishing node arrive in the order it
 //! published them (Redis preserves per-connection order, and each node

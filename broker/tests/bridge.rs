@@ -385,3 +385,43 @@ fn queues_stay_bounded_when_redis_stops_reading() {
     assert_eq!(s.published, accepted, "{s:?}");
     assert!(s.connected);
 }
+
+#[test]
+fn a_frozen_redis_is_detected_by_the_stall_timeout_and_rejoined() {
+    let redis = RedisServer::start();
+    let config = |id| BridgeConfig {
+        node_id: id,
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+        redis: ringws_broker::RedisOptions {
+            stall_timeout: Duration::from_millis(400),
+            connect_timeout: Duration::from_millis(300),
+            ..Default::default()
+        },
+        ..BridgeConfig::new(redis.url())
+    };
+    let a = Node::start_with(config(1));
+    let b = Node::start_with(config(2));
+    a.wait_connected();
+    b.wait_connected();
+    b.bridge.subscribe("s");
+    until("subscribed", WAIT, || redis.numsub("s") == 1);
+
+    // Frozen with no FIN: an idle bridge notices through its PING, a busy
+    // one through writes that do not move.
+    redis.signal(libc::SIGSTOP);
+    a.bridge.publish("s", Kind::Text, b"into the void");
+    until("both give the frozen server up", WAIT, || {
+        !a.bridge.stats().connected && !b.bridge.stats().connected
+    });
+    redis.signal(libc::SIGCONT);
+    a.wait_connected();
+    b.wait_connected();
+    until("resubscribed", WAIT, || redis.numsub("s") == 1);
+    a.publish("s", Kind::Text, b"back");
+    until("delivered after the thaw", WAIT, || {
+        b.received().iter().any(|m| m.2 == b"back")
+    });
+    assert!(a.bridge.stats().reconnects >= 1);
+    assert!(b.bridge.stats().reconnects >= 1);
+}
