@@ -239,7 +239,8 @@ impl RedisBroker {
         match parser.parse_value(&stream) {
             Ok(Value::ServerError(e)) => {
                 return Err(io::Error::other(format!(
-                    "Redis refused HELLO 3 ({e:?}); the bridge needs Redis 6 or newer (RESP3)"
+                    "Redis refused HELLO 3 ({e:?}): the bridge needs Redis 6 or newer \
+                     (RESP3), and the password in the URL if the server requires one"
                 )))
             }
             Ok(_) => {}

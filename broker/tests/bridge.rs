@@ -417,11 +417,88 @@ fn a_frozen_redis_is_detected_by_the_stall_timeout_and_rejoined() {
     redis.signal(libc::SIGCONT);
     a.wait_connected();
     b.wait_connected();
-    until("resubscribed", WAIT, || redis.numsub("s") == 1);
+    // Once the old connections are gone, the one subscriber is b's new one.
+    until("resubscribed on the new connection", WAIT, || {
+        redis.clients() == 2 && redis.numsub("s") == 1
+    });
     a.publish("s", Kind::Text, b"back");
     until("delivered after the thaw", WAIT, || {
         b.received().iter().any(|m| m.2 == b"back")
     });
     assert!(a.bridge.stats().reconnects >= 1);
     assert!(b.bridge.stats().reconnects >= 1);
+}
+
+#[test]
+fn large_messages_cross_in_pieces_and_oversized_ones_are_refused() {
+    let redis = RedisServer::start();
+    let a = Node::start(&redis.url(), 1);
+    let b = Node::start_with(BridgeConfig {
+        node_id: 2,
+        backoff_min: Duration::from_millis(20),
+        redis: ringws_broker::RedisOptions {
+            max_message: 2 << 20,
+            ..Default::default()
+        },
+        ..BridgeConfig::new(redis.url())
+    });
+    a.wait_connected();
+    b.wait_connected();
+    b.bridge.subscribe("big");
+    until("subscribed", WAIT, || redis.numsub("big") == 1);
+
+    // Frames far larger than one socket read arrive in pieces: the parser
+    // must carry a partial frame across reads that would block.
+    let sizes = [100 << 10, 1 << 20, (2 << 20) - 64];
+    let payloads: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (0..n).map(|j| (j * 7 + i) as u8).collect())
+        .collect();
+    for p in &payloads {
+        a.publish("big", Kind::Binary, p);
+    }
+    until("large messages delivered", WAIT, || {
+        b.count() == payloads.len()
+    });
+    let got: Vec<Vec<u8>> = b.received().into_iter().map(|m| m.2).collect();
+    assert!(
+        got == payloads,
+        "large payloads arrived intact and in order"
+    );
+
+    // Past max_message the connection is dropped (the frame cannot be
+    // skipped unread); the bridge reconnects and carries on.
+    a.publish("big", Kind::Binary, &vec![1u8; 3 << 20]);
+    until("b reconnects after the oversized frame", WAIT, || {
+        b.bridge.stats().reconnects == 1 && b.bridge.stats().connected
+    });
+    // Once the old connection is gone, the one subscriber is the new one.
+    until("resubscribed on the new connection", WAIT, || {
+        redis.clients() == 2 && redis.numsub("big") == 1
+    });
+    a.publish("big", Kind::Text, b"small again");
+    until("delivery resumes", WAIT, || b.count() == payloads.len() + 1);
+    assert_eq!(b.received().last().unwrap().2, b"small again");
+}
+
+#[test]
+fn password_in_the_url_is_sent_and_a_missing_one_refused() {
+    let redis = RedisServer::start_with_args(&["--requirepass", "s3cret"]);
+    let good = Node::start(&redis.url(), 1);
+    good.wait_connected();
+    good.bridge.subscribe("p");
+    until("subscribed with the password", WAIT, || {
+        redis.numsub("p") == 1
+    });
+
+    let bad = Node::start_with(BridgeConfig {
+        node_id: 2,
+        backoff_min: Duration::from_millis(20),
+        ..BridgeConfig::new(format!("redis://127.0.0.1:{}", redis.port))
+    });
+    until("attempts without the password fail", WAIT, || {
+        bad.bridge.stats().connect_failures >= 2
+    });
+    assert!(!bad.bridge.stats().connected);
 }

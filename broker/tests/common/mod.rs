@@ -19,9 +19,16 @@ pub fn redis_server_binary() -> &'static PathBuf {
         }
         let root = is_root();
         if root && find_on_path("apt-get").is_some() {
+            // Test processes run in parallel: one installs, the others wait
+            // on the lock and then find the binary.
+            let _lock = InstallLock::take();
+            if let Some(bin) = find_on_path("redis-server") {
+                return bin;
+            }
             eprintln!("redis-server is missing; installing it with apt-get");
             let install = || {
                 Command::new("apt-get")
+                    .args(["-o", "DPkg::Lock::Timeout=300"])
                     .args(["install", "-y", "-qq", "redis-server"])
                     .env("DEBIAN_FRONTEND", "noninteractive")
                     .status()
@@ -29,7 +36,9 @@ pub fn redis_server_binary() -> &'static PathBuf {
                     .unwrap_or(false)
             };
             if !install() {
-                let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+                let _ = Command::new("apt-get")
+                    .args(["-o", "DPkg::Lock::Timeout=300", "update", "-qq"])
+                    .status();
                 install();
             }
             if let Some(bin) = find_on_path("redis-server") {
@@ -46,6 +55,28 @@ pub fn redis_server_binary() -> &'static PathBuf {
             }
         );
     })
+}
+
+/// An exclusive `flock` on a file in the temporary directory, held while
+/// alive.
+struct InstallLock(std::fs::File);
+
+impl InstallLock {
+    fn take() -> InstallLock {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(std::env::temp_dir().join("ringws-broker-redis-install.lock"))
+            .expect("open the install lock file");
+        // SAFETY: flock takes no pointers; the descriptor is open for the
+        // call.
+        unsafe {
+            libc::flock(file.as_raw_fd(), libc::LOCK_EX);
+        }
+        InstallLock(file)
+    }
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -81,13 +112,20 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    /// `--requirepass` given at start, used by this helper's own clients.
+    password: Option<String>,
 }
 
 impl RedisServer {
     /// Starts one on a free port.
     pub fn start() -> RedisServer {
+        RedisServer::start_with_args(&[])
+    }
+
+    /// Starts one on a free port with extra `redis-server` arguments.
+    pub fn start_with_args(args: &[&str]) -> RedisServer {
         for _ in 0..5 {
-            if let Some(s) = RedisServer::try_start(free_port()) {
+            if let Some(s) = RedisServer::try_start(free_port(), args) {
                 return s;
             }
         }
@@ -96,11 +134,11 @@ impl RedisServer {
 
     /// Starts one on `port` (e.g. again, after [`RedisServer::kill`]).
     pub fn start_on(port: u16) -> RedisServer {
-        RedisServer::try_start(port)
+        RedisServer::try_start(port, &[])
             .unwrap_or_else(|| panic!("redis-server did not start on port {port}"))
     }
 
-    fn try_start(port: u16) -> Option<RedisServer> {
+    fn try_start(port: u16, extra: &[&str]) -> Option<RedisServer> {
         let dir =
             std::env::temp_dir().join(format!("ringws-broker-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -111,6 +149,7 @@ impl RedisServer {
             .args(["--protected-mode", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(&dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -124,10 +163,16 @@ impl RedisServer {
             });
         }
         let child = cmd.spawn().expect("spawn redis-server");
+        let password = extra
+            .iter()
+            .position(|a| *a == "--requirepass")
+            .and_then(|i| extra.get(i + 1))
+            .map(|p| p.to_string());
         let mut server = RedisServer {
             child: Some(child),
             port,
             dir,
+            password,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -143,7 +188,10 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     fn ping(&self) -> bool {
@@ -173,6 +221,20 @@ impl RedisServer {
             .query(&mut c)
             .expect("PUBSUB NUMSUB");
         reply.first().map(|(_, n)| *n).unwrap_or(0)
+    }
+
+    /// Connected clients, not counting the one this call opens.
+    pub fn clients(&self) -> i64 {
+        let mut c = self.connection();
+        let info: String = redis::cmd("INFO")
+            .arg("clients")
+            .query(&mut c)
+            .expect("INFO clients");
+        info.lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .and_then(|n| n.trim().parse::<i64>().ok())
+            .expect("connected_clients in INFO")
+            - 1
     }
 
     /// Sends `signal` to the server (SIGSTOP / SIGCONT to freeze it).
