@@ -250,7 +250,10 @@ fn redis_restart_reconnects_resubscribes_and_counts_the_gap() {
     b.wait_connected();
     a.bridge.subscribe("r");
     b.bridge.subscribe("r");
-    until("both subscribed", WAIT, || redis.numsub("r") == 2);
+    b.bridge.subscribe("gone");
+    until("both subscribed", WAIT, || {
+        redis.numsub("r") == 2 && redis.numsub("gone") == 1
+    });
     a.publish("r", Kind::Text, b"before");
     until("delivered before the restart", WAIT, || b.count() == 1);
 
@@ -270,8 +273,10 @@ fn redis_restart_reconnects_resubscribes_and_counts_the_gap() {
     }
     assert_eq!(refused, 10_000, "every publish while away is refused");
     assert_eq!(a.bridge.stats().dropped - dropped_before, 10_000);
-    // Subscriptions made while away are taken up on reconnect too.
+    // Subscriptions made while away are taken up on reconnect too, and
+    // topics left while away are not.
     b.bridge.subscribe("late");
+    assert_eq!(b.bridge.unsubscribe("gone"), 0);
 
     let redis = RedisServer::start_on(port);
     a.wait_connected();
@@ -279,6 +284,7 @@ fn redis_restart_reconnects_resubscribes_and_counts_the_gap() {
     until("resubscribed after the restart", WAIT, || {
         redis.numsub("r") == 2 && redis.numsub("late") == 1
     });
+    assert_eq!(redis.numsub("gone"), 0);
     a.publish("r", Kind::Text, b"after");
     a.publish("late", Kind::Text, b"late one");
     until("delivered after the restart", WAIT, || b.count() == 3);
@@ -501,4 +507,45 @@ fn password_in_the_url_is_sent_and_a_missing_one_refused() {
         bad.bridge.stats().connect_failures >= 2
     });
     assert!(!bad.bridge.stats().connected);
+}
+
+#[test]
+fn resubscribing_many_topics_is_batched() {
+    let port = common::free_port();
+    let a = Node::start_with(BridgeConfig {
+        node_id: 1,
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(100),
+        ..BridgeConfig::new(format!("redis://127.0.0.1:{port}"))
+    });
+    // Taken while Redis is absent, so all of them go at the first connect.
+    for i in 0..1_500 {
+        a.bridge.subscribe(&format!("topic-{i}"));
+    }
+    let redis = RedisServer::start_on(port);
+    a.wait_connected();
+    until("all 1,500 subscribed", WAIT, || {
+        redis.numsub("topic-0") == 1 && redis.numsub("topic-1499") == 1
+    });
+    let mut c = redis.connection();
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .unwrap();
+    let calls = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_subscribe:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert_eq!(calls, Some(3), "1,500 topics in requests of 512:\n{stats}");
+    let numsub: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg((0..1_500).map(|i| format!("topic-{i}")).collect::<Vec<_>>())
+        .query(&mut c)
+        .unwrap();
+    assert!(
+        numsub.iter().all(|(_, n)| *n == 1),
+        "every topic subscribed once"
+    );
+    assert_eq!(a.bridge.stats().topics, 1_500);
 }
