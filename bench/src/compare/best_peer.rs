@@ -134,11 +134,15 @@ pub fn render(c: &Comparison) -> String {
     let _ = writeln!(s, "### ringws against the best peer per cell ({SUBJECT})\n");
     let compared = rows.iter().filter(|r| r.ratio().is_some()).count();
     let ahead = rows.iter().filter(|r| r.level_or_ahead()).count();
-    let _ = writeln!(
-        s,
-        "{SUBJECT} spends at most what the best peer spends in {ahead} of the {compared} cells \
-         that have a peer figure.\n"
-    );
+    if compared == 0 {
+        let _ = writeln!(s, "No cell of this run has a peer figure.\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "{SUBJECT} spends at most what the best peer spends in {ahead} of the {compared} \
+             cells that have a peer figure.\n"
+        );
+    }
     let _ = writeln!(s, "| case | compared on | {SUBJECT} | best peer | ratio |");
     let _ = writeln!(s, "|---|---|---:|---|---:|");
     for r in &rows {
@@ -308,6 +312,18 @@ mod tests {
             .contains("| `echo/1MiB/c1/d1` | server CPU µs/op | failed: exited | uws 600.0 | – |"));
         assert!(table.contains("| 130.0 (5 err) |"));
         assert!(table.contains("in 1 of the 2 cells that have a peer figure"));
+    }
+
+    #[test]
+    fn a_run_without_peers_says_so() {
+        let mut c = synthetic();
+        c.server_names.retain(|n| c.ringws_servers.contains(n));
+        let table = render(&c);
+        assert!(
+            table.contains("No cell of this run has a peer figure."),
+            "{table}"
+        );
+        assert!(table.contains("| `echo/16B/c100/d16` | server CPU µs/op | 0.500 | – | – |"));
     }
 
     #[test]
