@@ -8,7 +8,7 @@
 # figure and the median msgs/s (also in OUT/summary.md).
 #
 #   VARIANTS='direct-off=--direct-recv-min 0;direct-on=' PEERS=fastwebsockets \
-#     CELLS="1048576:1:16 65536:100:16" OUT=perf/results/x perf/ab.sh 4
+#     CELLS="1048576:1:16 65536:100:16" OUT="$(bash perf/run-dir.sh)/x" perf/ab.sh 4
 #
 # VARIANTS: `;`-separated LABEL=FLAGS (flags for `ringws`, io_uring, one
 # worker), or LABEL@BINARY=FLAGS to run another ringws build (say, the
@@ -24,7 +24,7 @@ runs=${1:-3}
 IFS=';' read -r -a variants <<<"${VARIANTS:?set VARIANTS, e.g. VARIANTS='a=;b=--direct-recv-min 0'}"
 cells=${CELLS:-"1048576:1:16"}
 peers=${PEERS:-}
-out=${OUT:-perf/results/ab}
+out=${OUT:-$(bash perf/run-dir.sh)/ab}
 bin="${CARGO_TARGET_DIR:-target}/release"
 if [ -z "${NO_BUILD:-}" ]; then
   cargo build --release -p ringws -p ringws-bench -p ringws-peers

@@ -3,7 +3,7 @@
 # UTF-8 + echo header for 100,000 16-byte frames), under valgrind's callgrind;
 # only `decode_and_echo` is counted (building the client frames is not).
 # Instruction counts do not depend on the machine's load, so a regression shows
-# without timing noise. Appends a line to perf/results/instructions.jsonl.
+# without timing noise. Appends a line to instructions.jsonl in the run's folder (perf/run-dir.sh).
 #   perf/callgrind.sh [frames]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,8 @@ out=$(mktemp /tmp/callgrind.XXXXXX)
 valgrind --tool=callgrind --toggle-collect='*decode_and_echo*' --callgrind-out-file="$out" target/release/codec-workload "$frames" >/dev/null 2>"$out.log"
 total=$(grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}')
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dir=$(bash perf/run-dir.sh); mkdir -p "$dir"
 printf '{"date":"%s","rev":"%s","workload":"decode_and_echo: %s x 16B masked text frames in 4 KiB reads","instructions":%s,"per_frame":%.1f}\n' \
-  "$(date -u +%FT%TZ)" "$rev" "$frames" "$total" "$(awk -v t="$total" -v f="$frames" 'BEGIN{print t/f}')" | tee -a perf/results/instructions.jsonl
+  "$(date -u +%FT%TZ)" "$rev" "$frames" "$total" "$(awk -v t="$total" -v f="$frames" 'BEGIN{print t/f}')" | tee -a "$dir/instructions.jsonl"
 callgrind_annotate "$out" 2>/dev/null | head -30
 rm -f "$out" "$out.log"

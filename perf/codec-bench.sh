@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the codec's criterion benches (unmask, utf8, decode, handshake) and
-# records the results: perf/results/<date>-<host>-codec.json and the table
+# records the results: <run folder>/<date>-<host>-codec.json (perf/run-dir.sh) and the table
 # printed here (copied into docs/benchmarks.md by hand, with the CPU model).
 #   perf/codec-bench.sh [extra criterion args, e.g. --measurement-time 5]
-#   OUT=perf/results/x.json perf/codec-bench.sh unmask_copy   # a filter; another output file
+#   OUT="$(bash perf/run-dir.sh)/x.json" perf/codec-bench.sh unmask_copy   # a filter; another output file
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Absolute: criterion runs in the package directory and writes its results
@@ -13,7 +13,8 @@ crit=$CARGO_TARGET_DIR/criterion
 rm -rf "$crit"
 # Pinned to one core so the other core's noise (if any) stays away.
 taskset -c 1 cargo bench -p ringws-codec --bench unmask --bench utf8 --bench decode --bench handshake -- --warm-up-time 1 --measurement-time 3 "$@"
-out=${OUT:-perf/results/$(date -u +%F)-$(cat /proc/sys/kernel/hostname)-codec.json}
+out=${OUT:-$(bash perf/run-dir.sh)/$(date -u +%F)-$(cat /proc/sys/kernel/hostname)-codec.json}
+mkdir -p "$(dirname "$out")"
 python3 - "$crit" "$out" <<'PY'
 import json, os, sys, glob, re
 crit, out = sys.argv[1], sys.argv[2]

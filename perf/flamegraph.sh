@@ -5,7 +5,7 @@
 # server: ringws-uring | ringws-epoll | tungstenite | fastwebsockets | uws (default ringws-uring).
 # Samples with the cpu-clock software event (hardware counters are not exposed
 # on these VMs), call graphs by frame pointers/DWARF, folded and drawn by inferno.
-# Writes perf/results/flame-<server>-<scenario>.svg.
+# Writes <run folder>/flame-<server>-<scenario>.svg (perf/run-dir.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 server=${1:-ringws-uring}; shift || true
@@ -34,7 +34,8 @@ rec=$!
 taskset -c 1 target/release/ringws-bench "$@" --url ws://127.0.0.1:$port/ --duration 5 --warmup 1 --label "$server" || true
 wait $rec || true
 # Named after the server and the scenario flags, so runs do not overwrite each other.
-out=perf/results/flame-$server-$(echo "$*" | tr -s ' ' '-' | tr -d '/').svg
+out=$(bash perf/run-dir.sh)/flame-$server-$(echo "$*" | tr -s ' ' '-' | tr -d '/').svg
+mkdir -p "$(dirname "$out")"
 folded=/tmp/flame-$server-$1.folded
 perf script -i "$data" 2>/dev/null | inferno-collapse-perf > "$folded"
 inferno-flamegraph --title "$server: $*" < "$folded" > "$out"

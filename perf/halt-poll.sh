@@ -10,8 +10,8 @@
 # scheduler), which dominates cells where the server or the client waits for
 # every message. Polling 200 µs first turned 16 B × 1 connection × depth 1
 # from about 2,300 to 27,500 messages/s for ringws (38,300 for uWebSockets),
-# and server CPU per message from ~165 to ~15 µs (`docs/benchmarks.md`,
-# "Session 6"). Polling is idle time: it is not charged to the server.
+# and server CPU per message from ~165 to ~15 µs
+# (perf/results/2026-11-22-ed5c245/idle-modes/). Polling is idle time: it is not charged to the server.
 # Compare perf/no-halt.sh (never halt), which helped less here: a vCPU that
 # never halts seems to be descheduled by the host instead.
 set -euo pipefail

@@ -6,11 +6,11 @@
 # Writes OUT/<mode>/*.json and tables.md (bench/compare results) and prints a table of
 # server CPU per message, msgs/s and p99 per case, server and mode.
 #
-#   OUT=perf/results/session6/idle-modes SERVERS=ringws-uring,uws,fastwebsockets \
+#   OUT=perf/results/2026-11-22-ed5c245/idle-modes SERVERS=ringws-uring,uws,fastwebsockets \
 #     CASES=echo/16B/c100/r50000,echo/16B/c1/d1 perf/idle-modes.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-perf/results/idle-modes}
+out=${OUT:-$(bash perf/run-dir.sh)/idle-modes}
 servers=${SERVERS:-ringws-uring,uws,fastwebsockets}
 cases=${CASES:-echo/16B/c100/r50000,echo/16B/c100/r200000,echo/16B/c1/d1,echo/16B/c100/d1}
 runs=${RUNS:-3}

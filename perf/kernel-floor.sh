@@ -3,7 +3,7 @@
 # TCP work that every server does for the same segments (the floor no server
 # design removes) and how much is the server's own.
 #
-#   CELLS="16:100:1 16:100:16" perf/kernel-floor.sh 2 perf/results/x.txt
+#   CELLS="16:100:1 16:100:16" perf/kernel-floor.sh 2 "$(bash perf/run-dir.sh)/x.txt"
 #
 # For each cell, run and server (ringws io_uring, uWebSockets; alternating),
 # server on CPU 0 and load on CPU 1 under SCHED_FIFO, `perf record -g` (the
@@ -20,7 +20,8 @@
 # Wrap in perf/halt-poll.sh 200000 as for the other measurements.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-2}; outf=${2:-perf/results/kernel-floor.txt}
+runs=${1:-2}; outf=${2:-$(bash perf/run-dir.sh)/kernel-floor.txt}
+mkdir -p "$(dirname "$outf")"
 bin="${CARGO_TARGET_DIR:-target}/release"
 command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf; }
 ulimit -n 20000

@@ -10,7 +10,7 @@
 # host hundreds of microseconds to milliseconds. Every message that finds the
 # server or the load generator asleep pays that, so single-connection cells
 # measured the host's wake-up, not the servers. perf/halt-poll.sh (poll, then
-# halt) did better here than this script (docs/benchmarks.md, "Session 6").
+# halt) did better here than this script (docs/benchmarks.md, "What is measured and why").
 # With only the POLL state left, an idle
 # vCPU spins in the guest kernel until work arrives, like `idle=poll` or
 # `cpupower idle-set -D 0` on bare metal. The spinning is idle time: it is not

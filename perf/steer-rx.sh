@@ -2,7 +2,7 @@
 # Runs a command with Receive Flow Steering on the loopback device, then
 # restores the previous settings (also on Ctrl-C or a failure). Needs root.
 #
-#   perf/steer-rx.sh perf/user-sys-split.sh 2 perf/results/x.txt
+#   perf/steer-rx.sh perf/user-sys-split.sh 2 "$(bash perf/run-dir.sh)/x.txt"
 #
 # Why: on plain loopback a `send` runs the *receiver's* TCP processing too
 # (softirq on the sender's CPU, in the sender's context), so half of a

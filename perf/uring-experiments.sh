@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build (release) and run the io_uring experiments in perf/uring-experiments:
-#   sendzc  -> perf/results/uring-experiments-sendzc.json
-#   msgring -> perf/results/uring-experiments-msgring.json
+#   sendzc  -> <run folder>/uring-experiments-sendzc.json
+#   msgring -> <run folder>/uring-experiments-msgring.json
+# (<run folder>: perf/run-dir.sh). The crate is a workspace of its own, not a
+# member of the root one; its binaries go to the root target/ all the same.
 # Usage: perf/uring-experiments.sh [--quick] [sendzc|msgring ...]
 # The machine is shared: waits while /tmp/BENCH_RUNNING exists (someone else
 # is measuring), and holds it while our own measurements run.
@@ -29,7 +31,8 @@ wait_for_quiet() {
 }
 
 wait_for_quiet
-cargo build --release -p ringws-uring-experiments
+cargo build --release --manifest-path perf/uring-experiments/Cargo.toml
+dir=$(bash perf/run-dir.sh); mkdir -p "$dir"
 
 held=0
 release() { if [ "$held" = 1 ]; then rm -f "$LOCK"; held=0; fi; }
@@ -40,6 +43,6 @@ for e in "${exps[@]}"; do
     touch "$LOCK"; held=1
     echo "== $e (kernel $(uname -r))"
     # Each run stays under 3 minutes; the timeout is a backstop.
-    timeout 175 "$CARGO_TARGET_DIR/release/$e" "${quick[@]}"
+    timeout 175 "$CARGO_TARGET_DIR/release/$e" "${quick[@]}" --out "$dir/uring-experiments-$e.json"
     release
 done

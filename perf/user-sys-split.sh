@@ -5,14 +5,15 @@
 # Shows how much of each server's cost is its own code and how much is the
 # kernel's TCP work, which no server design removes.
 #
-#   CELLS="16:100:16 16:100:1" perf/user-sys-split.sh 3 perf/results/x.txt
+#   CELLS="16:100:16 16:100:1" perf/user-sys-split.sh 3 "$(bash perf/run-dir.sh)/x.txt"
 #
 # Wrap it in perf/no-halt.sh and/or perf/steer-rx.sh to run it in those modes.
 # CELLS: SIZE:CONNECTIONS:DEPTH (binary echo). Needs target/release/{ringws,
 # ringws-bench,peer-uws} (cargo build --release; bash bench/peers/uws/build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-3}; outf=${2:-perf/results/user-sys-split.txt}
+runs=${1:-3}; outf=${2:-$(bash perf/run-dir.sh)/user-sys-split.txt}
+mkdir -p "$(dirname "$outf")"
 bin="${CARGO_TARGET_DIR:-target}/release"
 ulimit -n 20000
 tck=$(getconf CLK_TCK)

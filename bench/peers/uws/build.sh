@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds `peer-uws`: an echo server on uWebSockets v20, the engine issue's
-# reference, which is not on crates.io. uWebSockets is not fetched from GitHub
+# Builds `peer-uws`: an echo server on uWebSockets v20, the reference
+# peer, which is not on crates.io. uWebSockets is not fetched from GitHub
 # (no internet here but the package registries): its C API comes prebuilt in
 # socketify's PyPI source archive (libsocketify_linux_amd64.so: uWebSockets 20
 # + uSockets on a libuv event loop), pinned by version and SHA-256 below.

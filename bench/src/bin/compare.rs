@@ -59,8 +59,10 @@ struct Cli {
     /// Port for the servers.
     #[arg(long, default_value_t = 9101)]
     port: u16,
-    /// Directory for the results JSON and charts [default: perf/results; with
-    /// --from-json: the recorded file's directory].
+    /// Directory for the results JSON and charts [default:
+    /// perf/results/<date>-<commit>, the commit checked out (with "-dirty" if
+    /// tracked files differ from it); with --from-json: the recorded file's
+    /// directory].
     #[arg(long)]
     out: Option<PathBuf>,
     /// Markdown file whose generated section gets the tables (skipped if empty).
@@ -136,8 +138,33 @@ fn run_bench(
     serde_json::from_str::<Report>(&text).map_err(|e| format!("unreadable report: {e}"))
 }
 
-/// The default `--out` of a run.
-const DEFAULT_OUT: &str = "perf/results";
+/// The commit checked out, short, with "-dirty" when tracked files differ
+/// from it (a run measures the working tree, not only the commit).
+fn checked_out_commit() -> Option<String> {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+    };
+    let commit = git(&["rev-parse", "--short=7", "HEAD"])?.trim().to_string();
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+        .is_some_and(|s| !s.trim().is_empty());
+    Some(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
+}
+
+/// The default `--out` of a run: `perf/results/<date>-<commit>`, the layout
+/// `perf/results/README.md` indexes.
+fn default_out(date: &str) -> PathBuf {
+    let commit = checked_out_commit().unwrap_or_else(|| "unknown-commit".into());
+    PathBuf::from(format!("perf/results/{date}-{commit}"))
+}
 
 /// Rewrites charts and tables from a recorded results file (the file itself
 /// too, with today's medians; charts go next to it unless `--out` says).
@@ -240,6 +267,8 @@ fn main() {
     eprintln!("ringws-compare: idle CPUs: {idle_mode} (see perf/halt-poll.sh, perf/no-halt.sh)");
     let host = read_trim("/proc/sys/kernel/hostname");
     let date = today();
+    // Named before the run: the tree measured is the one checked out now.
+    let out = cli.out.clone().unwrap_or_else(|| default_out(&date));
     let tmp = std::env::temp_dir().join(format!("ringws-compare-{}.json", std::process::id()));
     let mut results = Vec::new();
     for case in &cases {
@@ -319,10 +348,6 @@ fn main() {
         raw_data: None,
         charts_dir: None,
     };
-    let out = cli
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     std::fs::create_dir_all(&out).expect("create results dir");
     let json_path = out.join(format!("{date}-{host}.json"));
     comparison.raw_data = Some(json_path.display().to_string());

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::goals;
+use super::best_peer;
 use super::summary::{ratio, CaseResult, Comparison, Figures};
 
 /// Markers between which `docs/benchmarks.md` holds the generated section.
@@ -154,7 +154,7 @@ pub fn render(c: &Comparison) -> String {
         }
         let _ = writeln!(s, "\n{}.\n", m.unit_note);
     }
-    s.push_str(&goals::render(c));
+    s.push_str(&best_peer::render(c));
     let failures: Vec<String> = c
         .cases
         .iter()
@@ -224,6 +224,6 @@ mod tests {
         // Files from before the path was recorded: the default place.
         let s = render(&comparison(None));
         assert!(s.contains("Raw data: `perf/results/2026-11-21-vm.json`."));
-        assert!(s.contains("### Against the goals (ringws-uring, this run)"));
+        assert!(s.contains("### ringws against the best peer per cell (ringws-uring)"));
     }
 }

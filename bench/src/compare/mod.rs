@@ -3,8 +3,8 @@
 //! repeats, takes medians, and writes the results JSON, charts and the
 //! Markdown tables.
 
+pub mod best_peer;
 pub mod charts;
-pub mod goals;
 pub mod idle;
 pub mod markdown;
 pub mod matrix;

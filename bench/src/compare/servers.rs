@@ -6,8 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// uWebSockets' name in reports (`bench/peers/uws`): the peer the engine
-/// issue sets its goals against.
+/// uWebSockets' name in reports (`bench/peers/uws`): the reference peer.
 pub const UWS: &str = "uws";
 
 /// One server under test.

@@ -45,7 +45,7 @@ pub struct CaseResult {
     pub servers: BTreeMap<String, ServerResult>,
 }
 
-/// The whole comparison, as written to `perf/results/<date>-<host>.json`.
+/// The whole comparison, as written to `<out>/<date>-<host>.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Comparison {
     /// UTC date of the run.

@@ -405,8 +405,9 @@ pub fn environment() -> Vec<(String, Json)> {
     ]
 }
 
-/// Where a result file goes: `--out PATH` if given, else
-/// `perf/results/<name>` next to this crate.
+/// Where a result file goes: `--out PATH` if given (perf/uring-experiments.sh
+/// passes the run's folder, `perf/results/<date>-<commit>/`), else `<name>`
+/// in the current directory, never loose in `perf/results/`.
 pub fn result_path(name: &str) -> std::path::PathBuf {
     let mut args = std::env::args();
     while let Some(a) = args.next() {
@@ -416,9 +417,7 @@ pub fn result_path(name: &str) -> std::path::PathBuf {
             }
         }
     }
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../results")
-        .join(name)
+    name.into()
 }
 
 /// `--quick` on the command line: shorter runs for a smoke test.
