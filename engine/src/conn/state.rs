@@ -1,5 +1,7 @@
-//! Handshaking → Open → Closing → Closed, each phase carrying only what is
-//! valid in it.
+//! Handshaking → Open → Closed, each phase carrying only what is valid in
+//! it; beside the phase, the receive ([`Recv`]) and the socket's wind-down
+//! ([`Teardown`]: close queued → FIN after flush → FIN sent, or dead) are
+//! one state each, and only orthogonal facts are [`Flags`].
 
 use std::os::fd::RawFd;
 
@@ -10,68 +12,48 @@ use ringws_codec::{
 };
 
 use super::held::{Held, HeldEvent, Kind, Payload};
+use super::receive::{Recv, Step};
 use super::recv::{Flow, Input, Lent, Rx, RxEvent};
 use super::send::{Outgoing, SendQueue, SHARE_THRESHOLD};
-use crate::reactor::Token;
+use crate::reactor::{RecvEnd, Token};
 use crate::server::{Conn, ConnId, Handler, Message, SendStatus, WorkerCtx};
 
-/// What the worker must do with the socket; set by the state machine.
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-pub(crate) struct Flags(u32);
+bitflags::bitflags! {
+    /// Orthogonal facts about a connection the worker and the state
+    /// machine share (its receive is [`Recv`], its wind-down [`Teardown`]).
+    #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+    pub(crate) struct Flags: u8 {
+        /// On the worker's dirty list (output queued this turn).
+        const DIRTY = 1;
+        /// An automatic ping is outstanding.
+        const PINGED = 1 << 1;
+        /// A send returned `Queued`: call `on_drain` once below the limit.
+        const OVER_LIMIT = 1 << 2;
+        /// Subscribed to at least one topic (clean up on release).
+        const SUBSCRIBED = 1 << 3;
+    }
+}
 
-impl Flags {
-    /// On the worker's dirty list (output queued this turn).
-    pub(crate) const DIRTY: u32 = 1;
-    /// The receive is armed (until its final completion).
-    pub(crate) const RECV_ARMED: u32 = 1 << 1;
-    /// `stop_recv` was issued.
-    pub(crate) const RECV_STOPPING: u32 = 1 << 2;
-    /// A close frame is queued: no more data frames.
-    pub(crate) const CLOSE_SENT: u32 = 1 << 3;
+/// How far the connection's socket has wound down, in order: each state
+/// is reached only after the ones before it (or skipping them), never
+/// going back. The protocol [`Phase`] says what the application has seen;
+/// this says what may still be written and when the socket goes.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Teardown {
+    /// Data frames may be queued.
+    #[default]
+    Live,
+    /// A close frame (or an HTTP refusal) is queued: no more data frames;
+    /// the peer's close is awaited.
+    CloseQueued,
     /// Half-close (FIN) once the queue is flushed.
-    pub(crate) const FIN_AFTER_FLUSH: u32 = 1 << 4;
+    Flushing,
     /// FIN sent; lingering to drain the peer's last bytes.
-    pub(crate) const FIN_DONE: u32 = 1 << 5;
+    FinSent,
     /// Release the connection once no operation is in flight.
-    pub(crate) const DEAD: u32 = 1 << 6;
-    /// An automatic ping is outstanding.
-    pub(crate) const PINGED: u32 = 1 << 7;
-    /// A send returned `Queued`: call `on_drain` once below the limit.
-    pub(crate) const OVER_LIMIT: u32 = 1 << 8;
-    /// Subscribed to at least one topic (clean up on release).
-    pub(crate) const SUBSCRIBED: u32 = 1 << 9;
-    /// The socket was shut down to abort a send stuck in flight.
-    pub(crate) const ABORTED: u32 = 1 << 10;
-    /// Reading is paused for backpressure: `pause_recv` was issued, and the
-    /// receive is re-armed (this flag cleared) once the queue drains.
-    pub(crate) const RECV_PAUSED: u32 = 1 << 11;
-    /// The peer ended the stream (or the socket failed) while reading was
-    /// paused: acted on once the held events are handed over.
-    pub(crate) const PEER_ENDED: u32 = 1 << 12;
-    /// The multishot receive is being cancelled so that the rest of a large
-    /// frame can be received straight into its message buffer.
-    pub(crate) const TO_DIRECT: u32 = 1 << 13;
-    /// The armed receive is a direct one (`recv_into` the lent message
-    /// buffer, kept by the worker until its completion).
-    pub(crate) const RECV_DIRECT: u32 = 1 << 14;
-    /// The connection's last frame was received directly: read the next
-    /// frame's header with a short receive ([`Flags::RECV_SHORT`]) rather
-    /// than a multishot, which would pull the frame through the ring before
-    /// its header could be looked at.
-    pub(crate) const LARGE: u32 = 1 << 15;
-    /// The armed receive is a short one-shot (a frame header's worth, from
-    /// the ring); it ends by itself.
-    pub(crate) const RECV_SHORT: u32 = 1 << 16;
-
-    pub(crate) fn has(self, f: u32) -> bool {
-        self.0 & f != 0
-    }
-    pub(crate) fn set(&mut self, f: u32) {
-        self.0 |= f;
-    }
-    pub(crate) fn clear(&mut self, f: u32) {
-        self.0 &= !f;
-    }
+    Dead,
+    /// Dead, and the socket was shut down to abort a send stuck in flight.
+    Aborted,
 }
 
 /// Everything about a connection except its phase: the part a handler's
@@ -80,6 +62,10 @@ pub(crate) struct ConnCore {
     pub(crate) fd: RawFd,
     pub(crate) token: Token,
     pub(crate) flags: Flags,
+    /// The socket's wind-down.
+    pub(crate) teardown: Teardown,
+    /// The receive: what is armed, paused or ending.
+    pub(crate) recv: Recv,
     /// Queue and `sendmsg` memory, only while there is something to send
     /// or a send in flight (boxes pooled by the worker).
     pub(crate) out: Option<Box<Outgoing>>,
@@ -97,6 +83,19 @@ pub(crate) struct ConnCore {
     pub(crate) held: Held,
 }
 
+/// The receive a connection wants armed (see [`Connection::plan_receive`]).
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Into the spare capacity of this lent message buffer, this many bytes
+    /// (give the buffer back with [`Connection::handle_direct`], or
+    /// [`Connection::direct_refused`] if it could not be armed).
+    Direct(Vec<u8>, usize),
+    /// A short one-shot of this many bytes into the ring.
+    Short(u32),
+    /// The multishot into the ring.
+    Multishot,
+}
+
 /// Pooled sending states kept per worker (each about 1.1 KiB plus at most
 /// 64 KiB of tail capacity).
 const OUT_POOL_MAX: usize = 64;
@@ -105,10 +104,10 @@ const OUT_POOL_MAX: usize = 64;
 pub(crate) enum Phase<S> {
     /// Reading the HTTP upgrade request (boxed: only new connections pay).
     Handshaking(Box<ServerHandshake>),
-    /// Messages flow both ways.
+    /// Messages flow both ways; once a close frame is queued
+    /// ([`Teardown::CloseQueued`]) the peer's close is awaited and no more
+    /// messages are delivered.
     Open { user: S, rx: Rx },
-    /// We sent a close frame and wait for the peer's.
-    Closing { user: S, rx: Rx },
     /// `on_close` delivered (or never opened); only socket teardown is left.
     Closed,
 }
@@ -155,8 +154,8 @@ impl ConnCore {
 
     /// Put the connection on the worker's list of connections to flush.
     fn mark_dirty(&mut self, ctx: &mut WorkerCtx) {
-        if !self.flags.has(Flags::DIRTY) {
-            self.flags.set(Flags::DIRTY);
+        if !self.flags.contains(Flags::DIRTY) {
+            self.flags.insert(Flags::DIRTY);
             ctx.dirty.push(self.token);
         }
     }
@@ -167,9 +166,26 @@ impl ConnCore {
         (h, n)
     }
 
+    /// A close frame (or refusal) is queued, or the connection is gone: no
+    /// more data frames.
+    pub(crate) fn close_sent(&self) -> bool {
+        self.teardown >= Teardown::CloseQueued
+    }
+
+    /// Whether the connection is abandoned (released once nothing is in
+    /// flight).
+    pub(crate) fn is_dead(&self) -> bool {
+        self.teardown >= Teardown::Dead
+    }
+
+    /// Abandon the connection.
+    pub(crate) fn kill(&mut self) {
+        self.teardown = self.teardown.max(Teardown::Dead);
+    }
+
     /// Backpressure check before queueing a data frame.
     fn admit(&mut self) -> Option<()> {
-        if self.flags.has(Flags::CLOSE_SENT) || self.flags.has(Flags::DEAD) {
+        if self.close_sent() {
             return None;
         }
         Some(())
@@ -179,7 +195,7 @@ impl ConnCore {
         self.mark_dirty(ctx);
         ctx.stats.msgs_out += 1;
         if self.buffered_amount() > ctx.limits.send_buffer_limit {
-            self.flags.set(Flags::OVER_LIMIT);
+            self.flags.insert(Flags::OVER_LIMIT);
             SendStatus::Queued
         } else {
             SendStatus::Sent
@@ -269,7 +285,7 @@ impl ConnCore {
             }
             _ => {
                 tracing::error!("claimed message buffer missing; dropping connection");
-                self.flags.set(Flags::DEAD);
+                self.kill();
                 false
             }
         }
@@ -293,7 +309,7 @@ impl ConnCore {
     }
 
     fn queue_close(&mut self, ctx: &mut WorkerCtx, code: Option<CloseCode>, reason: &str) {
-        if self.flags.has(Flags::CLOSE_SENT) || self.flags.has(Flags::DEAD) {
+        if self.close_sent() {
             return;
         }
         let (body, len) = match code {
@@ -302,12 +318,14 @@ impl ConnCore {
         };
         let (h, n) = Self::header(OpCode::Close, true, len);
         self.queue(ctx).push_copy(&[&h[..n], &body[..len]]);
-        self.flags.set(Flags::CLOSE_SENT);
+        self.teardown = Teardown::CloseQueued;
         self.mark_dirty(ctx);
+        // The peer's close is due within the close timeout.
+        let d = ctx.now_ms + ctx.limits.close_timeout_ms;
+        self.set_deadline(ctx, d);
     }
 
-    /// The application asked to close (only meaningful while open; the
-    /// phase change happens in [`Connection::after_callback`]).
+    /// The application asked to close (only meaningful while open).
     pub(crate) fn start_close(&mut self, ctx: &mut WorkerCtx, code: CloseCode, reason: &str) {
         // 1005, 1006, 1015 and unassigned codes must never be sent.
         let code = if code.is_allowed_on_wire() {
@@ -324,7 +342,7 @@ impl ConnCore {
 
     /// Flush, then half-close.
     fn finish(&mut self, ctx: &mut WorkerCtx) {
-        self.flags.set(Flags::FIN_AFTER_FLUSH);
+        self.teardown = self.teardown.max(Teardown::Flushing);
         self.mark_dirty(ctx);
         let d = ctx.now_ms + ctx.limits.close_timeout_ms;
         self.set_deadline(ctx, d);
@@ -347,6 +365,8 @@ impl<S> Connection<S> {
             fd,
             token,
             flags: Flags::default(),
+            teardown: Teardown::Live,
+            recv: Recv::default(),
             out: None,
             last_rx_ms: ctx.now_ms,
             deadline_ms: u64::MAX,
@@ -360,9 +380,92 @@ impl<S> Connection<S> {
         }
     }
 
-    /// Whether messages can be sent to it (for `send_to`/broadcast).
+    /// Whether messages can be sent to it (for `send_to`/broadcast): open
+    /// and no close frame queued.
     pub(crate) fn is_open(&self) -> bool {
-        matches!(self.phase, Phase::Open { .. })
+        matches!(self.phase, Phase::Open { .. }) && !self.core.close_sent()
+    }
+
+    /// The armed receive's final completion came. A real end of stream is
+    /// handled here (or, while paused, after the held events).
+    pub(crate) fn recv_ended<H: Handler<State = S>>(
+        &mut self,
+        end: RecvEnd,
+        h: &H,
+        ctx: &mut WorkerCtx,
+    ) {
+        let dead = self.core.is_dead();
+        if self.core.recv.ended(end, dead) == Step::PeerEnded {
+            self.handle_eof(h, ctx);
+        }
+    }
+
+    /// Settle the receive: hand over held events while below the limit,
+    /// then say what the worker must do with the receive ([`Step::Arm`]:
+    /// arm what [`Connection::plan_receive`] says; [`Step::Cancel`];
+    /// [`Step::Idle`]). `direct_min`: the payload still to come that makes a
+    /// frame skip the ring (`None`: never).
+    pub(crate) fn poll_recv<H: Handler<State = S>>(
+        &mut self,
+        direct_min: Option<usize>,
+        h: &H,
+        ctx: &mut WorkerCtx,
+    ) -> Step {
+        if self.core.is_dead() || self.core.recv == Recv::Stopping {
+            return Step::Idle;
+        }
+        // Backpressure: at the send-buffer limit, stop reading so TCP
+        // pushes back on the peer; below it (where `on_drain` fires),
+        // process what was held, then read again.
+        self.process_held(h, ctx);
+        let pause = self.wants_pause(ctx);
+        let direct = self.core.recv == Recv::Multishot
+            && direct_min.is_some_and(|min| self.wants_direct(min));
+        match self.core.recv.poll(pause, direct) {
+            Step::PeerEnded => {
+                self.handle_eof(h, ctx);
+                Step::Idle
+            }
+            step => step,
+        }
+    }
+
+    /// Which receive to arm now ([`Step::Arm`]): a direct one into the
+    /// message buffer when a large frame is in progress (at most `max`
+    /// bytes), else a short one for the next header after a large frame,
+    /// else the multishot.
+    pub(crate) fn plan_receive(&mut self, direct_min: Option<usize>, max: usize) -> Plan {
+        let Some(min) = direct_min else {
+            return Plan::Multishot;
+        };
+        let (large, after_short) = self.core.recv.plan();
+        // A frame already being received directly continues so to its end
+        // (only a header just read by the short receive is judged by size).
+        let min = if large && !after_short { 1 } else { min };
+        if let Some((buf, room)) = self.take_direct(min, max) {
+            return Plan::Direct(buf, room);
+        }
+        self.plan_header(large, after_short)
+    }
+
+    /// The reactor could not take a direct receive: the buffer comes back
+    /// untouched; what to arm instead.
+    pub(crate) fn direct_refused(&mut self, buf: Vec<u8>) -> Plan {
+        self.restore_direct(buf);
+        let (large, after_short) = self.core.recv.plan();
+        self.plan_header(large, after_short)
+    }
+
+    /// A connection whose last frame came directly reads the next frame's
+    /// header (or the rest of one the short receive cut) with a short
+    /// receive: a multishot would pull the whole next frame through the
+    /// ring before its header could be looked at.
+    fn plan_header(&self, large: bool, after_short: bool) -> Plan {
+        if large && ((!after_short && self.at_frame_boundary()) || self.in_frame_header()) {
+            Plan::Short(ringws_codec::MAX_HEADER_LEN as u32)
+        } else {
+            Plan::Multishot
+        }
     }
 
     /// Whether reading must wait: the connection is open and its buffered
@@ -370,7 +473,7 @@ impl<S> Connection<S> {
     /// now could only be answered with [`SendStatus::Dropped`].
     pub(crate) fn rx_blocked(&self, ctx: &WorkerCtx) -> bool {
         matches!(self.phase, Phase::Open { .. })
-            && !self.core.flags.has(Flags::CLOSE_SENT)
+            && !self.core.close_sent()
             && self.core.buffered_amount() >= ctx.limits.send_buffer_limit
     }
 
@@ -387,16 +490,14 @@ impl<S> Connection<S> {
         ctx: &mut WorkerCtx,
     ) {
         self.core.last_rx_ms = ctx.now_ms;
-        self.core.flags.clear(Flags::PINGED);
+        self.core.flags.remove(Flags::PINGED);
         ctx.stats.bytes_in += data.len() as u64;
         match &mut self.phase {
             Phase::Handshaking(hs) => {
                 let status = hs.feed(data);
                 self.after_handshake(status, data, h, ctx);
             }
-            Phase::Open { .. } | Phase::Closing { .. } => {
-                self.feed_frames(Input::Bytes(data), h, ctx)
-            }
+            Phase::Open { .. } => self.feed_frames(Input::Bytes(data), h, ctx),
             Phase::Closed => {}
         }
     }
@@ -408,7 +509,7 @@ impl<S> Connection<S> {
         match &self.phase {
             Phase::Open { rx, .. } => {
                 self.core.held.is_empty()
-                    && !self.core.flags.has(Flags::CLOSE_SENT)
+                    && !self.core.close_sent()
                     && rx.direct_remaining() >= min.max(1) as u64
             }
             _ => false,
@@ -446,7 +547,7 @@ impl<S> Connection<S> {
 
     /// Give back a buffer from [`Connection::take_direct`] unused.
     pub(crate) fn restore_direct(&mut self, buf: Vec<u8>) {
-        if let Phase::Open { rx, .. } | Phase::Closing { rx, .. } = &mut self.phase {
+        if let Phase::Open { rx, .. } = &mut self.phase {
             rx.restore_direct(buf);
         }
     }
@@ -463,10 +564,10 @@ impl<S> Connection<S> {
     ) {
         if n > 0 {
             self.core.last_rx_ms = ctx.now_ms;
-            self.core.flags.clear(Flags::PINGED);
+            self.core.flags.remove(Flags::PINGED);
             ctx.stats.bytes_in += n as u64;
         }
-        if matches!(self.phase, Phase::Open { .. } | Phase::Closing { .. }) {
+        if matches!(self.phase, Phase::Open { .. }) {
             self.feed_frames(Input::Direct(buf, n), h, ctx);
         }
     }
@@ -477,9 +578,8 @@ impl<S> Connection<S> {
         while !self.core.held.is_empty() && !self.rx_blocked(ctx) {
             let id = self.core.id(ctx);
             let Connection { core, phase } = self;
-            let (user, closing) = match phase {
-                Phase::Open { user, .. } => (user, false),
-                Phase::Closing { user, .. } => (user, true),
+            let user = match phase {
+                Phase::Open { user, .. } => user,
                 // Closed: nothing reads them any more.
                 Phase::Handshaking(_) | Phase::Closed => {
                     core.held.clear();
@@ -489,8 +589,7 @@ impl<S> Connection<S> {
             let Some(ev) = core.held.pop() else {
                 return;
             };
-            hand_over(h, core, ctx, id, user, closing, ev);
-            self.after_callback(h, ctx);
+            hand_over(h, core, ctx, id, user, ev);
         }
     }
 
@@ -538,7 +637,6 @@ impl<S> Connection<S> {
                                     user,
                                 );
                             }
-                            self.after_callback(h, ctx);
                             if consumed < data.len() && matches!(self.phase, Phase::Open { .. }) {
                                 self.feed_frames(Input::Bytes(&mut data[consumed..]), h, ctx);
                             }
@@ -570,7 +668,7 @@ impl<S> Connection<S> {
 
     fn refuse(&mut self, response: &[u8], ctx: &mut WorkerCtx) {
         self.core.queue(ctx).push_copy(&[response]);
-        self.core.flags.set(Flags::CLOSE_SENT);
+        self.core.teardown = Teardown::CloseQueued;
         self.phase = Phase::Closed;
         self.core.finish(ctx);
     }
@@ -586,9 +684,8 @@ impl<S> Connection<S> {
         let id = self.core.id(ctx);
         let over_limit = self.rx_blocked(ctx);
         let Connection { core, phase } = self;
-        let (user, rx, closing) = match phase {
-            Phase::Open { user, rx } => (user, rx, false),
-            Phase::Closing { user, rx } => (user, rx, true),
+        let (user, rx) = match phase {
+            Phase::Open { user, rx } => (user, rx),
             _ => return,
         };
         // What ended the connection, if anything: (code, reason, echo close).
@@ -604,7 +701,7 @@ impl<S> Connection<S> {
                     ctx.stats.msgs_in += 1;
                     // Once a close is queued (by the handler, or before),
                     // the application gets no further messages.
-                    if closing || core.flags.has(Flags::CLOSE_SENT) {
+                    if core.close_sent() {
                         return Flow::Go;
                     }
                     if holding {
@@ -658,7 +755,7 @@ impl<S> Connection<S> {
                 }
                 RxEvent::Pong => {}
                 RxEvent::Close(code, reason) => {
-                    hand_over_all(h, core, ctx, id, user, closing);
+                    hand_over_all(h, core, ctx, id, user);
                     let code = code.unwrap_or(CloseCode::NO_STATUS);
                     // Echo the peer's code (RFC 6455 §5.5.1), or none if it sent none.
                     let echo = if code == CloseCode::NO_STATUS {
@@ -671,7 +768,7 @@ impl<S> Connection<S> {
                     return Flow::Stop;
                 }
                 RxEvent::Error(e) => {
-                    hand_over_all(h, core, ctx, id, user, closing);
+                    hand_over_all(h, core, ctx, id, user);
                     core.queue_close(ctx, Some(e.close_code()), e.reason());
                     end = Some((e.close_code(), e.reason().to_owned(), false));
                     return Flow::Stop;
@@ -679,15 +776,13 @@ impl<S> Connection<S> {
             }
             // Backpressure: at the limit the handler could only queue more.
             // Hold what follows (pings too: their pongs are queued).
-            if !closing && !core.flags.has(Flags::CLOSE_SENT) && core.buffered_amount() >= limit {
+            if !core.close_sent() && core.buffered_amount() >= limit {
                 holding = true;
             }
             Flow::Go
         });
         if let Some((code, reason, _)) = end {
             self.close_now(h, ctx, code, &reason);
-        } else {
-            self.after_callback(h, ctx);
         }
     }
 
@@ -700,27 +795,13 @@ impl<S> Connection<S> {
         reason: &str,
     ) {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
-            Phase::Open { user, .. } | Phase::Closing { user, .. } => {
+            Phase::Open { user, .. } => {
                 ctx.stats.closed += 1;
                 h.on_close(user, code, reason);
             }
             Phase::Handshaking(_) | Phase::Closed => {}
         }
         self.core.finish(ctx);
-    }
-
-    /// After a callback: the application may have called `close`.
-    pub(crate) fn after_callback<H: Handler<State = S>>(&mut self, _h: &H, ctx: &mut WorkerCtx) {
-        if self.core.flags.has(Flags::CLOSE_SENT) {
-            if let Phase::Open { .. } = self.phase {
-                if let Phase::Open { user, rx } = std::mem::replace(&mut self.phase, Phase::Closed)
-                {
-                    self.phase = Phase::Closing { user, rx };
-                }
-                let d = ctx.now_ms + ctx.limits.close_timeout_ms;
-                self.core.set_deadline(ctx, d);
-            }
-        }
     }
 
     /// The peer ended its side of the stream (or the socket failed). What is
@@ -730,16 +811,15 @@ impl<S> Connection<S> {
     }
 
     /// Server shutdown: close with 1001.
-    pub(crate) fn going_away<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+    pub(crate) fn going_away(&mut self, ctx: &mut WorkerCtx) {
         match self.phase {
             Phase::Open { .. } => {
                 self.core
                     .queue_close(ctx, Some(CloseCode::GOING_AWAY), "server shutting down");
-                self.after_callback(h, ctx);
             }
             Phase::Handshaking(_) => {
                 self.phase = Phase::Closed;
-                self.core.flags.set(Flags::DEAD);
+                self.core.kill();
             }
             _ => {}
         }
@@ -748,16 +828,21 @@ impl<S> Connection<S> {
     /// The deadline passed (spurious calls are harmless: it re-checks).
     pub(crate) fn handle_timeout<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
         let now = ctx.now_ms;
-        if self.core.flags.has(Flags::FIN_AFTER_FLUSH) || self.core.flags.has(Flags::FIN_DONE) {
+        if self.core.teardown >= Teardown::Flushing {
             // Lingering too long, or the peer does not read our last bytes.
-            self.core.flags.set(Flags::DEAD);
+            self.core.kill();
             return;
         }
         match &mut self.phase {
             Phase::Handshaking(_) => {
                 tracing::debug!("handshake timeout");
                 self.phase = Phase::Closed;
-                self.core.flags.set(Flags::DEAD);
+                self.core.kill();
+            }
+            Phase::Open { .. } if self.core.close_sent() => {
+                // No close frame came back in time.
+                self.close_now(h, ctx, CloseCode::ABNORMAL, "");
+                self.core.kill();
             }
             Phase::Open { .. } => {
                 let idle = ctx.limits.idle_timeout_ms;
@@ -767,22 +852,16 @@ impl<S> Connection<S> {
                 let due = self.core.last_rx_ms.saturating_add(idle);
                 if now < due {
                     self.core.set_deadline(ctx, due);
-                } else if !self.core.flags.has(Flags::PINGED) {
+                } else if !self.core.flags.contains(Flags::PINGED) {
                     self.core.send_control(ctx, OpCode::Ping, b"");
-                    self.core.flags.set(Flags::PINGED);
+                    self.core.flags.insert(Flags::PINGED);
                     self.core.set_deadline(ctx, now.saturating_add(idle));
                 } else {
                     self.core
                         .queue_close(ctx, Some(CloseCode::GOING_AWAY), "idle timeout");
-                    self.after_callback(h, ctx);
                 }
             }
-            Phase::Closing { .. } => {
-                // No close frame came back in time.
-                self.close_now(h, ctx, CloseCode::ABNORMAL, "");
-                self.core.flags.set(Flags::DEAD);
-            }
-            Phase::Closed => self.core.flags.set(Flags::DEAD),
+            Phase::Closed => self.core.kill(),
         }
     }
 
@@ -799,11 +878,11 @@ impl<S> Connection<S> {
                 } else {
                     self.core.release_out(ctx);
                 }
-                if self.core.flags.has(Flags::OVER_LIMIT)
+                if self.core.flags.contains(Flags::OVER_LIMIT)
                     && self.core.buffered_amount() < ctx.limits.send_buffer_limit
                 {
-                    self.core.flags.clear(Flags::OVER_LIMIT);
-                    return matches!(self.phase, Phase::Open { .. });
+                    self.core.flags.remove(Flags::OVER_LIMIT);
+                    return self.is_open();
                 }
                 false
             }
@@ -813,7 +892,7 @@ impl<S> Connection<S> {
                     o.queue.clear(&mut ctx.loans);
                 }
                 self.core.release_out(ctx);
-                self.core.flags.set(Flags::DEAD);
+                self.core.kill();
                 false
             }
         }
@@ -832,7 +911,6 @@ impl<S> Connection<S> {
                 user,
             );
         }
-        self.after_callback(h, ctx);
     }
 }
 
@@ -844,7 +922,6 @@ fn hand_over<S, H: Handler<State = S>>(
     ctx: &mut WorkerCtx,
     id: ConnId,
     user: &mut S,
-    closing: bool,
     ev: HeldEvent,
 ) {
     let text = match ev.kind {
@@ -855,7 +932,7 @@ fn hand_over<S, H: Handler<State = S>>(
         Kind::Text => true,
         Kind::Binary => false,
     };
-    if closing || core.flags.has(Flags::CLOSE_SENT) {
+    if core.close_sent() {
         return;
     }
     let bytes: &[u8] = &ev.payload;
@@ -865,7 +942,7 @@ fn hand_over<S, H: Handler<State = S>>(
             Ok(t) => Message::Text(t),
             Err(_) => {
                 tracing::error!("held text message is not UTF-8; dropping connection");
-                core.flags.set(Flags::DEAD);
+                core.kill();
                 return;
             }
         }
@@ -895,9 +972,8 @@ fn hand_over_all<S, H: Handler<State = S>>(
     ctx: &mut WorkerCtx,
     id: ConnId,
     user: &mut S,
-    closing: bool,
 ) {
     while let Some(ev) = core.held.pop() {
-        hand_over(h, core, ctx, id, user, closing, ev);
+        hand_over(h, core, ctx, id, user, ev);
     }
 }

@@ -162,7 +162,7 @@ fn echo_ping_and_peer_close() {
         client_events(&mut rx, &mut out),
         ["Close(Some((4000, \"\")))"]
     );
-    assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH));
+    assert!((c.core.teardown == Teardown::Flushing));
     assert_eq!(
         *h.0.lock().unwrap(),
         ["open", "Text(\"hi\")", "close 4000 bye"]
@@ -195,7 +195,7 @@ fn protocol_errors_send_their_close_code() {
             ev[0].starts_with(&format!("Close(Some(({code},")),
             "{name}: {ev:?}"
         );
-        assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH), "{name}");
+        assert!((c.core.teardown == Teardown::Flushing), "{name}");
         let last = h.0.lock().unwrap().last().unwrap().clone();
         assert!(
             last.starts_with(&format!("close {code} ")),
@@ -215,7 +215,7 @@ fn timeouts_by_phase() {
     assert_eq!(c.core.deadline_ms, 1000);
     ctx.now_ms = 1000;
     c.handle_timeout(&h, &mut ctx);
-    assert!(c.core.flags.has(Flags::DEAD));
+    assert!(c.core.is_dead());
     assert!(h.0.lock().unwrap().is_empty());
 
     // Open and idle: a spurious early call is a no-op, then ping, then 1001.
@@ -239,7 +239,7 @@ fn timeouts_by_phase() {
     // No close comes back within the close timeout → 1006, dead.
     ctx.now_ms = 1200;
     c.handle_timeout(&h, &mut ctx);
-    assert!(c.core.flags.has(Flags::DEAD));
+    assert!(c.core.is_dead());
     assert_eq!(h.0.lock().unwrap().last().unwrap(), "close 1006 ");
 }
 
@@ -259,7 +259,7 @@ fn application_refusal_is_an_http_response() {
         String::from_utf8_lossy(&out)
     );
     assert!(!c.is_open());
-    assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH));
+    assert!((c.core.teardown == Teardown::Flushing));
 }
 
 #[test]
@@ -284,7 +284,7 @@ fn no_messages_after_the_handler_closes() {
         "no second close frame"
     );
     assert_eq!(h.0.lock().unwrap().last().unwrap(), "close 4002 ");
-    assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH));
+    assert!((c.core.teardown == Teardown::Flushing));
 }
 
 #[test]

@@ -191,7 +191,7 @@ impl Conn<'_> {
     /// Subscribe this connection to `topic` (see [`Conn::publish`]).
     /// Returns `false` if it already was.
     pub fn subscribe(&mut self, topic: &str) -> bool {
-        self.core.flags.set(crate::conn::Flags::SUBSCRIBED);
+        self.core.flags.insert(crate::conn::Flags::SUBSCRIBED);
         self.ctx
             .topics
             .subscribe(topic, (self.id.slot(), self.id.gen()))

@@ -23,8 +23,8 @@ use ringws_codec::HandshakeConfig;
 use super::cross::Command;
 use super::slab::Slab;
 use super::timers::Timers;
-use crate::conn::{Connection, Current, Flags, Loans, RxConfig};
-use crate::reactor::{sys, Completion, Reactor, ReactorConfig, RecvEnd, Token};
+use crate::conn::{Armed, Connection, Current, Flags, Loans, Plan, RxConfig, Step, Teardown};
+use crate::reactor::{sys, Completion, Reactor, ReactorConfig, Token};
 use crate::server::{Config, Handler, Limits, LocalStats, Shared, WorkerCtx};
 
 fn ms(d: std::time::Duration) -> u64 {
@@ -309,7 +309,7 @@ impl<H: Handler> Worker<H> {
             Completion::Data { token, buf } => {
                 self.ctx.stats.recv_completions += 1;
                 if let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) {
-                    if c.core.flags.has(Flags::FIN_DONE) || c.core.flags.has(Flags::DEAD) {
+                    if c.core.teardown >= Teardown::FinSent {
                         // Lingering after our FIN: discard.
                     } else {
                         // SAFETY: the slice is used only inside this call and
@@ -335,41 +335,12 @@ impl<H: Handler> Worker<H> {
                 let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
                     return;
                 };
-                let stopping =
-                    c.core.flags.has(Flags::RECV_STOPPING) || c.core.flags.has(Flags::DEAD);
-                let paused = c.core.flags.has(Flags::RECV_PAUSED);
-                let to_direct = c.core.flags.has(Flags::TO_DIRECT);
-                let was_short = c.core.flags.has(Flags::RECV_SHORT);
-                c.core.flags.clear(Flags::TO_DIRECT | Flags::RECV_SHORT);
-                if c.core.flags.has(Flags::RECV_DIRECT) {
+                if let Some(buf) = self.direct.lent.remove(&token.slot) {
                     // A direct receive ended with nothing: the message
                     // buffer goes back to the receiver as it was.
-                    c.core.flags.clear(Flags::RECV_DIRECT);
-                    if let Some(buf) = self.direct.lent.remove(&token.slot) {
-                        c.handle_direct(buf, 0, &*self.handler, &mut self.ctx);
-                    }
+                    c.handle_direct(buf, 0, &*self.handler, &mut self.ctx);
                 }
-                c.core.flags.clear(Flags::RECV_ARMED);
-                // Arm again after a multishot that stopped (or a short
-                // receive), or after a cancel made to go direct.
-                let again =
-                    end == RecvEnd::Rearm || (to_direct && end == RecvEnd::Error(libc::ECANCELED));
-                if stopping {
-                    // Released by `settle` once nothing is in flight.
-                } else if paused {
-                    // Paused for backpressure: the held bytes come first;
-                    // `settle` re-arms, or acts on the end.
-                    if !matches!(end, RecvEnd::Rearm | RecvEnd::Error(libc::ECANCELED)) {
-                        c.core.flags.set(Flags::PEER_ENDED);
-                    }
-                } else if again {
-                    Self::arm_receive(&mut self.reactor, &mut self.direct, token, c, was_short);
-                } else {
-                    // The peer may only have half-closed: what we queued
-                    // (say, the close echo) is still flushed before the
-                    // connection is released.
-                    c.handle_eof(&*self.handler, &mut self.ctx);
-                }
+                c.recv_ended(end, &*self.handler, &mut self.ctx);
                 self.settle(token);
             }
             Completion::Direct { token, len } => {
@@ -377,7 +348,7 @@ impl<H: Handler> Worker<H> {
                 self.ctx.stats.direct_bytes += len as u64;
                 let buf = self.direct.lent.remove(&token.slot).map(|mut buf| {
                     // A recv writes at most the `room` it was given, which
-                    // `arm_receive` took from the spare capacity.
+                    // `arm` took from the spare capacity.
                     assert!(len <= buf.capacity() - buf.len(), "direct receive overran");
                     // SAFETY: the kernel initialised `len` bytes right after
                     // the buffer's contents (the receive's target).
@@ -387,22 +358,11 @@ impl<H: Handler> Worker<H> {
                 let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
                     return;
                 };
-                c.core.flags.clear(Flags::RECV_ARMED | Flags::RECV_DIRECT);
-                let f = c.core.flags;
-                if let (Some(buf), false) = (buf, f.has(Flags::FIN_DONE) || f.has(Flags::DEAD)) {
+                c.core.recv.direct_done();
+                if let (Some(buf), false) = (buf, c.core.teardown >= Teardown::FinSent) {
                     c.handle_direct(buf, len, &*self.handler, &mut self.ctx);
                 }
-                // The next receive, unless the connection stops reading.
-                let f = c.core.flags;
-                if !(f.has(Flags::DEAD) || f.has(Flags::RECV_STOPPING) || f.has(Flags::RECV_PAUSED))
-                {
-                    if c.wants_pause(&self.ctx) {
-                        // `settle` re-arms once the queue drains.
-                        c.core.flags.set(Flags::RECV_PAUSED);
-                    } else {
-                        Self::arm_receive(&mut self.reactor, &mut self.direct, token, c, false);
-                    }
-                }
+                // `settle` arms the next receive, or pauses.
                 self.settle(token);
             }
             Completion::Sent { token, result } => {
@@ -430,65 +390,25 @@ impl<H: Handler> Worker<H> {
         let conn = Connection::new(fd, token, self.hs, &mut self.ctx);
         let inserted = self.slab.insert(conn);
         debug_assert_eq!(inserted, (slot, gen));
-        let c = self.slab.get_mut(slot, gen).expect("just inserted");
-        match self.reactor.arm_recv(token, fd) {
-            Ok(()) => c.core.flags.set(Flags::RECV_ARMED),
-            Err(e) => {
-                tracing::warn!(error = %e, "arming receive failed");
-                c.core.flags.set(Flags::DEAD);
-            }
-        }
+        // `settle` arms its receive.
         self.settle(token);
     }
 
-    /// Act on the flags the state machine set: pause or resume reading for
-    /// backpressure, half-close after the flush, stop the receive, release
-    /// the connection when nothing is in flight.
+    /// Act on what the state machine decided: the receive step it
+    /// returns (pause or resume reading for backpressure, go direct),
+    /// half-close after the flush, stop the receive of an abandoned
+    /// connection, release the connection when nothing is in flight.
     fn settle(&mut self, token: Token) {
         let Some((gen, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
             return;
         };
-        let f = c.core.flags;
-        if !f.has(Flags::DEAD) && !f.has(Flags::RECV_STOPPING) {
-            // Backpressure: at the send-buffer limit, stop reading so TCP
-            // pushes back on the peer; below it (where `on_drain` fires),
-            // process what was held, then read again.
-            c.process_held(&*self.handler, &mut self.ctx);
-            let f = c.core.flags;
-            if c.wants_pause(&self.ctx) {
-                if f.has(Flags::RECV_ARMED) && !f.has(Flags::RECV_PAUSED) {
-                    c.core.flags.set(Flags::RECV_PAUSED);
-                    self.reactor.pause_recv(token, c.core.fd);
-                }
-            } else if f.has(Flags::RECV_PAUSED) && !f.has(Flags::RECV_ARMED) {
-                // The paused receive has ended (its last data was held).
-                c.core.flags.clear(Flags::RECV_PAUSED);
-                if f.has(Flags::PEER_ENDED) {
-                    c.handle_eof(&*self.handler, &mut self.ctx);
-                } else {
-                    Self::arm_receive(&mut self.reactor, &mut self.direct, token, c, false);
-                }
-            } else if let Some(min) = self.direct.min {
-                // A large frame has begun: swap the multishot for direct
-                // receives into its message buffer once the cancel ends it.
-                let f = c.core.flags;
-                if f.has(Flags::RECV_ARMED)
-                    && !f.has(Flags::RECV_DIRECT | Flags::RECV_SHORT | Flags::TO_DIRECT)
-                    && !f.has(Flags::RECV_PAUSED)
-                    && c.wants_direct(min)
-                {
-                    c.core.flags.set(Flags::TO_DIRECT);
-                    self.reactor.pause_recv(token, c.core.fd);
-                }
-            }
-        }
-        let f = c.core.flags;
-        if f.has(Flags::FIN_AFTER_FLUSH)
-            && !f.has(Flags::FIN_DONE)
+        let step = c.poll_recv(self.direct.min, &*self.handler, &mut self.ctx);
+        Self::execute(&mut self.reactor, &mut self.direct, token, c, step);
+        if c.core.teardown == Teardown::Flushing
             && !c.core.in_flight()
             && c.core.buffered_amount() == 0
         {
-            c.core.flags.set(Flags::FIN_DONE);
+            c.core.teardown = Teardown::FinSent;
             // FIN after our last bytes; keep reading (and discarding) so a
             // close with unread input does not turn into a reset that could
             // destroy the close frame on its way.
@@ -501,16 +421,15 @@ impl<H: Handler> Worker<H> {
             if self.shutdown_at.is_some() {
                 // Shutting down: the closing handshake is done, do not
                 // linger for the peer's FIN.
-                c.core.flags.set(Flags::DEAD);
+                c.core.kill();
             }
         }
-        let f = c.core.flags;
-        if f.has(Flags::DEAD) {
+        if c.core.is_dead() {
             // Abandon output: drop what is queued; a send stuck in flight
             // (peer not reading) is ended by shutting the socket down.
             if c.core.in_flight() {
-                if !f.has(Flags::ABORTED) {
-                    c.core.flags.set(Flags::ABORTED);
+                if c.core.teardown != Teardown::Aborted {
+                    c.core.teardown = Teardown::Aborted;
                     sys::shutdown(c.core.fd);
                 }
             } else if c.core.buffered_amount() > 0 {
@@ -519,92 +438,87 @@ impl<H: Handler> Worker<H> {
                 }
                 c.core.release_out(&mut self.ctx);
             }
-            if f.has(Flags::RECV_ARMED) && !f.has(Flags::RECV_STOPPING) {
-                c.core.flags.set(Flags::RECV_STOPPING);
-                self.reactor.stop_recv(token, c.core.fd);
-            }
+            let step = c.core.recv.stop();
+            Self::execute(&mut self.reactor, &mut self.direct, token, c, step);
         }
         // Release once nothing is in flight and nothing is left to do: the
         // receive has ended, no send is in flight, and either our last
         // bytes and FIN are out or the connection was abandoned.
         let c = self.slab.get_mut(token.slot, gen).expect("present");
-        let f = c.core.flags;
-        if !f.has(Flags::RECV_ARMED)
+        if !c.core.recv.is_armed()
             && !c.core.in_flight()
-            && (f.has(Flags::DEAD) || (f.has(Flags::FIN_DONE) && c.core.buffered_amount() == 0))
+            && (c.core.is_dead()
+                || (c.core.teardown == Teardown::FinSent && c.core.buffered_amount() == 0))
         {
             let c = self.slab.remove(token.slot, gen).expect("present");
             // A receive ended by a pause leaves epoll's registration.
             self.reactor.forget_recv(token, c.core.fd);
             sys::close(c.core.fd);
-            if c.core.flags.has(Flags::SUBSCRIBED) {
+            if c.core.flags.contains(Flags::SUBSCRIBED) {
                 self.ctx.topics.remove_all((token.slot, gen));
             }
         }
     }
 
-    /// Arm a connection's receive (it has none armed): a direct one into
-    /// the message buffer when a large frame is in progress, the multishot
-    /// otherwise. A failure to arm abandons the connection.
-    ///
-    /// A connection whose last frame came directly ([`Flags::LARGE`]) reads
-    /// the next frame's header with a short receive first (unless that is
-    /// what just ended): a multishot would pull the whole next frame
-    /// through the ring before its header could be looked at.
-    fn arm_receive(
+    /// Do what the connection's receive state asked for.
+    fn execute(
         reactor: &mut Reactor,
         direct: &mut Direct,
         token: Token,
         c: &mut Connection<H::State>,
-        after_short: bool,
+        step: Step,
     ) {
-        let fd = c.core.fd;
-        let Some(min) = direct.min else {
-            return Self::arm_multishot(reactor, token, c);
-        };
-        let large = c.core.flags.has(Flags::LARGE);
-        // A frame already being received directly continues so to its end
-        // (only a header just read by the short receive is judged by size).
-        let min = if large && !after_short { 1 } else { min };
-        if let Some((mut buf, room)) = c.take_direct(min, DIRECT_MAX) {
-            let spare = buf.spare_capacity_mut();
-            debug_assert!(room <= spare.len() && room <= DIRECT_MAX);
-            let ptr = spare.as_mut_ptr().cast::<u8>();
-            // SAFETY: `room` bytes of spare capacity are reserved at `ptr`.
-            // The buffer is kept in `lent` until the receive's completion
-            // (moving the `Vec` does not move its heap block), nothing reads
-            // it meanwhile, and the slot is not released while the receive
-            // is armed.
-            if unsafe { reactor.recv_into(token, fd, ptr, room as u32) } {
-                direct.lent.insert(token.slot, buf);
-                c.core
-                    .flags
-                    .set(Flags::RECV_ARMED | Flags::RECV_DIRECT | Flags::LARGE);
-                return;
-            }
-            // Not available after all: hand the buffer back untouched.
-            c.restore_direct(buf);
+        match step {
+            Step::Idle | Step::PeerEnded => {}
+            Step::Arm => Self::arm(reactor, direct, token, c),
+            Step::Cancel => reactor.pause_recv(token, c.core.fd),
+            Step::Stop => reactor.stop_recv(token, c.core.fd),
         }
-        // The next header (or the rest of one the short receive cut).
-        if large && ((!after_short && c.at_frame_boundary()) || c.in_frame_header()) {
-            let header = ringws_codec::MAX_HEADER_LEN as u32;
-            if reactor.arm_recv_short(token, fd, header).is_ok() {
-                c.core.flags.set(Flags::RECV_ARMED | Flags::RECV_SHORT);
-                return;
-            }
-        }
-        c.core.flags.clear(Flags::LARGE);
-        Self::arm_multishot(reactor, token, c);
     }
 
-    /// Arm the multishot receive into the ring (abandon on failure).
-    fn arm_multishot(reactor: &mut Reactor, token: Token, c: &mut Connection<H::State>) {
-        match reactor.arm_recv(token, c.core.fd) {
-            Ok(()) => c.core.flags.set(Flags::RECV_ARMED),
-            Err(e) => {
-                tracing::warn!(error = %e, "arming receive failed");
-                c.core.flags.set(Flags::DEAD);
-            }
+    /// Arm the receive the connection plans; what the reactor refuses
+    /// falls back to the next kind, and a multishot that cannot be armed
+    /// abandons the connection.
+    fn arm(reactor: &mut Reactor, direct: &mut Direct, token: Token, c: &mut Connection<H::State>) {
+        let fd = c.core.fd;
+        let mut plan = c.plan_receive(direct.min, DIRECT_MAX);
+        loop {
+            plan = match plan {
+                Plan::Direct(mut buf, room) => {
+                    let spare = buf.spare_capacity_mut();
+                    debug_assert!(room <= spare.len() && room <= DIRECT_MAX);
+                    let ptr = spare.as_mut_ptr().cast::<u8>();
+                    // SAFETY: `room` bytes of spare capacity are reserved at
+                    // `ptr`. The buffer is kept in `lent` until the receive's
+                    // completion (moving the `Vec` does not move its heap
+                    // block), nothing reads it meanwhile, and the slot is not
+                    // released while the receive is armed.
+                    if unsafe { reactor.recv_into(token, fd, ptr, room as u32) } {
+                        direct.lent.insert(token.slot, buf);
+                        c.core.recv.armed(Armed::Direct);
+                        return;
+                    }
+                    c.direct_refused(buf)
+                }
+                Plan::Short(len) => {
+                    if reactor.arm_recv_short(token, fd, len).is_ok() {
+                        c.core.recv.armed(Armed::Short);
+                        return;
+                    }
+                    Plan::Multishot
+                }
+                Plan::Multishot => {
+                    match reactor.arm_recv(token, fd) {
+                        Ok(()) => c.core.recv.armed(Armed::Multishot),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "arming receive failed");
+                            c.core.recv.arm_failed();
+                            c.core.kill();
+                        }
+                    }
+                    return;
+                }
+            };
         }
     }
 
@@ -650,11 +564,11 @@ impl<H: Handler> Worker<H> {
                     self.reactor.stop_accept();
                     for (slot, gen) in self.slab.ids() {
                         if let Some(c) = self.slab.get_mut(slot, gen) {
-                            c.going_away(&*self.handler, &mut self.ctx);
-                            if c.core.flags.has(Flags::FIN_DONE) {
+                            c.going_away(&mut self.ctx);
+                            if c.core.teardown == Teardown::FinSent {
                                 // Already closed and lingering for the
                                 // peer's FIN: not worth delaying shutdown.
-                                c.core.flags.set(Flags::DEAD);
+                                c.core.kill();
                             }
                         }
                         self.settle(Token { slot, gen });
@@ -688,9 +602,9 @@ impl<H: Handler> Worker<H> {
     fn force_close_all(&mut self) {
         for (slot, gen) in self.slab.ids() {
             if let Some(c) = self.slab.get_mut(slot, gen) {
-                if !c.core.flags.has(Flags::DEAD) {
+                if !c.core.is_dead() {
                     c.handle_eof(&*self.handler, &mut self.ctx);
-                    c.core.flags.set(Flags::DEAD);
+                    c.core.kill();
                 }
             }
             self.settle(Token { slot, gen });
@@ -742,8 +656,8 @@ impl<H: Handler> Worker<H> {
             let Some(c) = self.slab.get_mut(token.slot, token.gen) else {
                 continue;
             };
-            c.core.flags.clear(Flags::DIRTY);
-            if c.core.flags.has(Flags::DEAD) {
+            c.core.flags.remove(Flags::DIRTY);
+            if c.core.is_dead() {
                 self.settle(token);
                 continue;
             }
