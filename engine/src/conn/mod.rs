@@ -10,18 +10,26 @@
 //! `plan_receive`: arm, cancel, stop; see `receive.rs`), which the worker
 //! executes without looking at the receive state itself.
 
+mod api;
+mod ctx;
 mod held;
 mod loans;
 mod receive;
 mod recv;
 mod send;
 mod state;
+mod timers;
+mod topics;
 
+pub(crate) use api::encode_frame;
+pub use api::{Accept, Conn, ConnId, Handler, Message, Reject, SendStatus};
+pub(crate) use ctx::{ConnCtx, Fanout, Limits, LocalStats};
 pub(crate) use loans::{Current, Loans};
 pub(crate) use receive::{Armed, Step};
-pub(crate) use recv::{Lend, RxConfig};
-pub(crate) use send::Outgoing;
+pub(crate) use recv::RxConfig;
 pub(crate) use state::{ConnCore, Connection, Flags, Plan, Teardown};
+pub(crate) use timers::Timers;
+pub(crate) use topics::Topics;
 
 #[cfg(test)]
 mod tests;

@@ -11,12 +11,13 @@ use ringws_codec::{
     ServerHandshake,
 };
 
+use super::ctx::ConnCtx;
 use super::held::{Held, HeldEvent, Kind, Payload};
 use super::receive::{Recv, Step};
 use super::recv::{Flow, Input, Lent, Rx, RxEvent};
 use super::send::{Outgoing, SendQueue, SHARE_THRESHOLD};
+use super::{Conn, ConnId, Handler, Message, SendStatus};
 use crate::reactor::{RecvEnd, Token};
-use crate::server::{Conn, ConnId, Handler, Message, SendStatus, WorkerCtx};
 
 bitflags::bitflags! {
     /// Orthogonal facts about a connection the worker and the state
@@ -119,7 +120,7 @@ pub(crate) struct Connection<S> {
 }
 
 impl ConnCore {
-    fn id(&self, ctx: &WorkerCtx) -> ConnId {
+    fn id(&self, ctx: &ConnCtx) -> ConnId {
         ConnId::new(ctx.worker, self.token.slot, self.token.gen)
     }
 
@@ -133,7 +134,7 @@ impl ConnCore {
     }
 
     /// The send queue, taking a pooled box if the connection has none.
-    fn queue(&mut self, ctx: &mut WorkerCtx) -> &mut SendQueue {
+    fn queue(&mut self, ctx: &mut ConnCtx) -> &mut SendQueue {
         &mut self
             .out
             .get_or_insert_with(|| ctx.out_pool.pop().unwrap_or_else(Outgoing::new))
@@ -141,7 +142,7 @@ impl ConnCore {
     }
 
     /// Return the sending state to the pool once it is empty and idle.
-    pub(crate) fn release_out(&mut self, ctx: &mut WorkerCtx) {
+    pub(crate) fn release_out(&mut self, ctx: &mut ConnCtx) {
         if let Some(o) = &self.out {
             if o.queue.len() == 0 && !o.queue.in_flight() {
                 let o = self.out.take().expect("checked");
@@ -153,7 +154,7 @@ impl ConnCore {
     }
 
     /// Put the connection on the worker's list of connections to flush.
-    fn mark_dirty(&mut self, ctx: &mut WorkerCtx) {
+    fn mark_dirty(&mut self, ctx: &mut ConnCtx) {
         if !self.flags.contains(Flags::DIRTY) {
             self.flags.insert(Flags::DIRTY);
             ctx.dirty.push(self.token);
@@ -191,7 +192,7 @@ impl ConnCore {
         Some(())
     }
 
-    fn after_queue(&mut self, ctx: &mut WorkerCtx) -> SendStatus {
+    fn after_queue(&mut self, ctx: &mut ConnCtx) -> SendStatus {
         self.mark_dirty(ctx);
         ctx.stats.msgs_out += 1;
         if self.buffered_amount() > ctx.limits.send_buffer_limit {
@@ -204,7 +205,7 @@ impl ConnCore {
 
     pub(crate) fn send_message(
         &mut self,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
         opcode: OpCode,
         payload: &[u8],
     ) -> SendStatus {
@@ -246,7 +247,7 @@ impl ConnCore {
 
     pub(crate) fn send_shared(
         &mut self,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
         opcode: OpCode,
         payload: Bytes,
     ) -> SendStatus {
@@ -259,7 +260,7 @@ impl ConnCore {
     }
 
     /// Queue a complete pre-encoded frame (cross-worker send / broadcast).
-    pub(crate) fn send_frame(&mut self, ctx: &mut WorkerCtx, frame: Bytes) -> SendStatus {
+    pub(crate) fn send_frame(&mut self, ctx: &mut ConnCtx, frame: Bytes) -> SendStatus {
         if self.admit().is_none() || self.buffered_amount() >= ctx.limits.send_buffer_limit {
             return SendStatus::Dropped;
         }
@@ -271,7 +272,7 @@ impl ConnCore {
     /// placeholder `at`. A claim is only made for a lent buffer, so a
     /// missing one is a bug: the connection is dropped rather than send a
     /// hole. Returns whether the placeholder was filled.
-    fn fill_claim(&mut self, ctx: &mut WorkerCtx, at: usize, buf: Option<Vec<u8>>) -> bool {
+    fn fill_claim(&mut self, ctx: &mut ConnCtx, at: usize, buf: Option<Vec<u8>>) -> bool {
         match (buf, self.out.as_mut()) {
             (Some(buf), Some(o)) => {
                 o.queue.fill_claimed(at, Bytes::from(buf));
@@ -295,7 +296,7 @@ impl ConnCore {
     /// the protocol requires answering pings).
     pub(crate) fn send_control(
         &mut self,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
         opcode: OpCode,
         payload: &[u8],
     ) -> SendStatus {
@@ -308,7 +309,7 @@ impl ConnCore {
         SendStatus::Sent
     }
 
-    fn queue_close(&mut self, ctx: &mut WorkerCtx, code: Option<CloseCode>, reason: &str) {
+    fn queue_close(&mut self, ctx: &mut ConnCtx, code: Option<CloseCode>, reason: &str) {
         if self.close_sent() {
             return;
         }
@@ -326,7 +327,7 @@ impl ConnCore {
     }
 
     /// The application asked to close (only meaningful while open).
-    pub(crate) fn start_close(&mut self, ctx: &mut WorkerCtx, code: CloseCode, reason: &str) {
+    pub(crate) fn start_close(&mut self, ctx: &mut ConnCtx, code: CloseCode, reason: &str) {
         // 1005, 1006, 1015 and unassigned codes must never be sent.
         let code = if code.is_allowed_on_wire() {
             code
@@ -341,7 +342,7 @@ impl ConnCore {
     }
 
     /// Flush, then half-close.
-    fn finish(&mut self, ctx: &mut WorkerCtx) {
+    fn finish(&mut self, ctx: &mut ConnCtx) {
         self.teardown = self.teardown.max(Teardown::Flushing);
         self.mark_dirty(ctx);
         let d = ctx.now_ms + ctx.limits.close_timeout_ms;
@@ -349,7 +350,7 @@ impl ConnCore {
     }
 
     /// Move the deadline; pushes a heap entry only when it moves earlier.
-    pub(crate) fn set_deadline(&mut self, ctx: &mut WorkerCtx, when: u64) {
+    pub(crate) fn set_deadline(&mut self, ctx: &mut ConnCtx, when: u64) {
         self.deadline_ms = when;
         if when < self.timer_at {
             self.timer_at = when;
@@ -360,7 +361,7 @@ impl ConnCore {
 
 impl<S> Connection<S> {
     /// A freshly accepted connection, reading its handshake.
-    pub(crate) fn new(fd: RawFd, token: Token, hs: HandshakeConfig, ctx: &mut WorkerCtx) -> Self {
+    pub(crate) fn new(fd: RawFd, token: Token, hs: HandshakeConfig, ctx: &mut ConnCtx) -> Self {
         let mut core = ConnCore {
             fd,
             token,
@@ -392,7 +393,7 @@ impl<S> Connection<S> {
         &mut self,
         end: RecvEnd,
         h: &H,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
     ) {
         let dead = self.core.is_dead();
         if self.core.recv.ended(end, dead) == Step::PeerEnded {
@@ -409,7 +410,7 @@ impl<S> Connection<S> {
         &mut self,
         direct_min: Option<usize>,
         h: &H,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
     ) -> Step {
         if self.core.is_dead() || self.core.recv == Recv::Stopping {
             return Step::Idle;
@@ -471,14 +472,14 @@ impl<S> Connection<S> {
     /// Whether reading must wait: the connection is open and its buffered
     /// amount is at or above the send-buffer limit, so a message delivered
     /// now could only be answered with [`SendStatus::Dropped`].
-    pub(crate) fn rx_blocked(&self, ctx: &WorkerCtx) -> bool {
+    pub(crate) fn rx_blocked(&self, ctx: &ConnCtx) -> bool {
         matches!(self.phase, Phase::Open { .. })
             && !self.core.close_sent()
             && self.core.buffered_amount() >= ctx.limits.send_buffer_limit
     }
 
     /// Whether the receive should be paused (blocked, or events held).
-    pub(crate) fn wants_pause(&self, ctx: &WorkerCtx) -> bool {
+    pub(crate) fn wants_pause(&self, ctx: &ConnCtx) -> bool {
         !self.core.held.is_empty() || self.rx_blocked(ctx)
     }
 
@@ -487,7 +488,7 @@ impl<S> Connection<S> {
         &mut self,
         data: &mut [u8],
         h: &H,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
     ) {
         self.core.last_rx_ms = ctx.now_ms;
         self.core.flags.remove(Flags::PINGED);
@@ -560,7 +561,7 @@ impl<S> Connection<S> {
         buf: Vec<u8>,
         n: usize,
         h: &H,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
     ) {
         if n > 0 {
             self.core.last_rx_ms = ctx.now_ms;
@@ -574,7 +575,7 @@ impl<S> Connection<S> {
 
     /// Hand held events to the handler while the connection is below its
     /// limit (the worker calls this whenever it settles a connection).
-    pub(crate) fn process_held<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+    pub(crate) fn process_held<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
         while !self.core.held.is_empty() && !self.rx_blocked(ctx) {
             let id = self.core.id(ctx);
             let Connection { core, phase } = self;
@@ -598,7 +599,7 @@ impl<S> Connection<S> {
         status: Result<HandshakeStatus, ringws_codec::HandshakeError>,
         data: &mut [u8],
         h: &H,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
     ) {
         let mut out = std::mem::take(&mut ctx.scratch);
         out.clear();
@@ -666,7 +667,7 @@ impl<S> Connection<S> {
         ctx.scratch = out;
     }
 
-    fn refuse(&mut self, response: &[u8], ctx: &mut WorkerCtx) {
+    fn refuse(&mut self, response: &[u8], ctx: &mut ConnCtx) {
         self.core.queue(ctx).push_copy(&[response]);
         self.core.teardown = Teardown::CloseQueued;
         self.phase = Phase::Closed;
@@ -680,7 +681,7 @@ impl<S> Connection<S> {
     /// [`Connection::process_held`]. A close or a protocol error first hands
     /// over what is held, so the application sees every message that came
     /// before it.
-    fn feed_frames<H: Handler<State = S>>(&mut self, input: Input<'_>, h: &H, ctx: &mut WorkerCtx) {
+    fn feed_frames<H: Handler<State = S>>(&mut self, input: Input<'_>, h: &H, ctx: &mut ConnCtx) {
         let id = self.core.id(ctx);
         let over_limit = self.rx_blocked(ctx);
         let Connection { core, phase } = self;
@@ -790,7 +791,7 @@ impl<S> Connection<S> {
     fn close_now<H: Handler<State = S>>(
         &mut self,
         h: &H,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
         code: CloseCode,
         reason: &str,
     ) {
@@ -806,12 +807,12 @@ impl<S> Connection<S> {
 
     /// The peer ended its side of the stream (or the socket failed). What is
     /// queued is still flushed; a failing send then abandons it.
-    pub(crate) fn handle_eof<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+    pub(crate) fn handle_eof<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
         self.close_now(h, ctx, CloseCode::ABNORMAL, "");
     }
 
     /// Server shutdown: close with 1001.
-    pub(crate) fn going_away(&mut self, ctx: &mut WorkerCtx) {
+    pub(crate) fn going_away(&mut self, ctx: &mut ConnCtx) {
         match self.phase {
             Phase::Open { .. } => {
                 self.core
@@ -826,7 +827,7 @@ impl<S> Connection<S> {
     }
 
     /// The deadline passed (spurious calls are harmless: it re-checks).
-    pub(crate) fn handle_timeout<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+    pub(crate) fn handle_timeout<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
         let now = ctx.now_ms;
         if self.core.teardown >= Teardown::Flushing {
             // Lingering too long, or the peer does not read our last bytes.
@@ -866,7 +867,7 @@ impl<S> Connection<S> {
     }
 
     /// The send in flight finished; returns `true` if `on_drain` is due.
-    pub(crate) fn handle_sent(&mut self, result: Result<usize, i32>, ctx: &mut WorkerCtx) -> bool {
+    pub(crate) fn handle_sent(&mut self, result: Result<usize, i32>, ctx: &mut ConnCtx) -> bool {
         match result {
             Ok(n) if n > 0 => {
                 ctx.stats.bytes_out += n as u64;
@@ -899,7 +900,7 @@ impl<S> Connection<S> {
     }
 
     /// Call `on_drain` (the worker decided it is due).
-    pub(crate) fn drain<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+    pub(crate) fn drain<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
         let id = self.core.id(ctx);
         if let Phase::Open { user, .. } = &mut self.phase {
             h.on_drain(
@@ -919,7 +920,7 @@ impl<S> Connection<S> {
 fn hand_over<S, H: Handler<State = S>>(
     h: &H,
     core: &mut ConnCore,
-    ctx: &mut WorkerCtx,
+    ctx: &mut ConnCtx,
     id: ConnId,
     user: &mut S,
     ev: HeldEvent,
@@ -969,7 +970,7 @@ fn hand_over<S, H: Handler<State = S>>(
 fn hand_over_all<S, H: Handler<State = S>>(
     h: &H,
     core: &mut ConnCore,
-    ctx: &mut WorkerCtx,
+    ctx: &mut ConnCtx,
     id: ConnId,
     user: &mut S,
 ) {

@@ -9,12 +9,9 @@ use ringws_codec::{
 };
 
 use super::state::Phase;
+use super::topics::Topics;
 use super::*;
-use crate::reactor::{Backend, Token};
-use crate::server::{
-    Accept, Conn, Handler, Limits, LocalStats, Message, Reject, Shared, WorkerCtx,
-};
-use crate::shard::{Timers, Topics};
+use crate::reactor::Token;
 
 #[derive(Default)]
 struct Log(Mutex<Vec<String>>);
@@ -48,8 +45,8 @@ impl Handler for Arc<Log> {
     }
 }
 
-fn ctx() -> WorkerCtx {
-    WorkerCtx {
+fn ctx() -> ConnCtx {
+    ConnCtx {
         worker: 0,
         dirty: Vec::new(),
         limits: Limits {
@@ -68,19 +65,16 @@ fn ctx() -> WorkerCtx {
         scratch: Vec::new(),
         out_pool: Vec::new(),
         topics: Topics::default(),
-        publishes: Vec::new(),
-        broadcasts: Vec::new(),
-        shared: Arc::new(
-            Shared::new(1, Backend::Epoll, vec!["127.0.0.1:1".parse().unwrap()]).unwrap(),
-        ),
+        outbox: Vec::new(),
         lend: Default::default(),
         loans: crate::conn::Loans::new(0, false),
+        link: Arc::new(()),
     }
 }
 
 /// Everything the connection queued, as the client would read it, and
 /// "sent" (as if the kernel took it all).
-fn take_output(c: &mut Connection<()>, ctx: &mut WorkerCtx) -> Vec<u8> {
+fn take_output(c: &mut Connection<()>, ctx: &mut ConnCtx) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(o) = &mut c.core.out {
         if !o.queue.prepare(&mut o.op) {
@@ -118,7 +112,7 @@ fn frame(op: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
 }
 
 /// A connection past its handshake, plus the client's receiver.
-fn open(h: &Arc<Log>, ctx: &mut WorkerCtx) -> (Connection<()>, Receiver) {
+fn open(h: &Arc<Log>, ctx: &mut ConnCtx) -> (Connection<()>, Receiver) {
     let mut c = Connection::new(
         -1,
         Token { slot: 0, gen: 0 },

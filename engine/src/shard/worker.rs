@@ -22,10 +22,12 @@ use ringws_codec::HandshakeConfig;
 
 use super::cross::Command;
 use super::slab::Slab;
-use super::timers::Timers;
-use crate::conn::{Armed, Connection, Current, Flags, Loans, Plan, RxConfig, Step, Teardown};
+use super::{Config, Shared};
+use crate::conn::{
+    Armed, ConnCtx, Connection, Current, Fanout, Flags, Handler, Limits, Loans, LocalStats, Plan,
+    RxConfig, Step, Teardown, Timers, Topics,
+};
 use crate::reactor::{sys, Completion, Reactor, ReactorConfig, Token};
-use crate::server::{Config, Handler, Limits, LocalStats, Shared, WorkerCtx};
 
 fn ms(d: std::time::Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128 / 2) as u64
@@ -132,7 +134,10 @@ struct Worker<H: Handler> {
     slab: Slab<Connection<H::State>>,
     handler: Arc<H>,
     shared: Arc<Shared>,
-    ctx: WorkerCtx,
+    /// What connections and handlers may reach of the worker.
+    ctx: ConnCtx,
+    /// Fan-out from other workers and threads, delivered with the flush.
+    fanin: Vec<Fanout>,
     hs: HandshakeConfig,
     max_conns: usize,
     start: Instant,
@@ -191,7 +196,7 @@ impl<H: Handler> Worker<H> {
         for &l in &listeners {
             reactor.arm_accept(l)?;
         }
-        let ctx = WorkerCtx {
+        let ctx = ConnCtx {
             worker: id,
             dirty: Vec::new(),
             limits: Limits {
@@ -209,12 +214,11 @@ impl<H: Handler> Worker<H> {
             stats: LocalStats::default(),
             scratch: Vec::new(),
             out_pool: Vec::new(),
-            topics: Default::default(),
-            publishes: Vec::new(),
-            broadcasts: Vec::new(),
-            shared: shared.clone(),
+            topics: Topics::default(),
+            outbox: Vec::new(),
             lend: Default::default(),
             loans: Loans::new(reactor.recv_buffer_count(), cfg.send_from_recv_buffers),
+            link: shared.clone(),
         };
         let direct_min = cfg.direct_recv_min;
         tracing::debug!(
@@ -237,6 +241,7 @@ impl<H: Handler> Worker<H> {
             start: Instant::now(),
             events: Vec::with_capacity(256),
             inbox: Vec::new(),
+            fanin: Vec::new(),
             owed: Vec::new(),
             shutdown_at: None,
             accept_errors: 0,
@@ -556,8 +561,8 @@ impl<H: Handler> Worker<H> {
                     }
                     _ => self.ctx.stats.stale_dropped += 1,
                 },
-                Command::Broadcast(frame) => self.ctx.broadcasts.push(frame),
-                Command::Publish(topic, frame) => self.ctx.publishes.push((topic, frame)),
+                Command::Broadcast(frame) => self.fanin.push(Fanout::All(frame)),
+                Command::Publish(topic, frame) => self.fanin.push(Fanout::Topic(topic, frame)),
                 Command::Shutdown(at) => {
                     let at_ms = ms(at.saturating_duration_since(self.start));
                     self.shutdown_at = Some(at_ms);
@@ -611,25 +616,42 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Start one vectored send per connection with queued output.
-    fn flush(&mut self) {
-        // Broadcasts queued by handlers or other threads this turn.
-        if !self.ctx.broadcasts.is_empty() {
-            let frames = std::mem::take(&mut self.ctx.broadcasts);
+    /// The one fan-out path. Frames from this worker's handlers (the
+    /// outbox) go to the other workers' inboxes first; then every frame
+    /// for this worker's connections, from its handlers or from elsewhere,
+    /// is queued on each open recipient, sharing its bytes.
+    fn fan_out(&mut self) {
+        let mine = std::mem::take(&mut self.ctx.outbox);
+        let mbs = &self.shared.mailboxes;
+        let me = self.id as usize;
+        for f in &mine {
+            for (i, mb) in mbs.iter().enumerate().filter(|&(i, _)| i != me) {
+                let cmd = match f {
+                    Fanout::All(frame) => Command::Broadcast(frame.clone()),
+                    Fanout::Topic(topic, frame) => Command::Publish(topic.clone(), frame.clone()),
+                };
+                mb.push_from_worker(cmd, &mbs[me], i as u16);
+            }
+        }
+        let mut fanin = std::mem::take(&mut self.fanin);
+        fanin.extend(mine);
+        // Broadcasts first, in one pass over the table, then publishes.
+        if fanin.iter().any(|f| matches!(f, Fanout::All(_))) {
             for (slot, gen) in self.slab.ids() {
                 if let Some(c) = self.slab.get_mut(slot, gen) {
                     if c.is_open() {
-                        for f in &frames {
-                            c.core.send_frame(&mut self.ctx, f.clone());
+                        for f in &fanin {
+                            if let Fanout::All(frame) = f {
+                                c.core.send_frame(&mut self.ctx, frame.clone());
+                            }
                         }
                     }
                 }
             }
         }
-        if !self.ctx.publishes.is_empty() {
-            let publishes = std::mem::take(&mut self.ctx.publishes);
-            let mut ids = Vec::new();
-            for (topic, frame) in &publishes {
+        let mut ids = Vec::new();
+        for f in &fanin {
+            if let Fanout::Topic(topic, frame) = f {
                 self.ctx.topics.subscribers(topic, &mut ids);
                 for &(slot, gen) in &ids {
                     if let Some(c) = self.slab.get_mut(slot, gen) {
@@ -640,13 +662,25 @@ impl<H: Handler> Worker<H> {
                 }
             }
         }
-        // Settling may run handlers on held bytes, which queue more output:
-        // go round until nothing new was marked.
-        while !self.ctx.dirty.is_empty() {
-            let mut dirty = std::mem::take(&mut self.ctx.dirty);
-            self.flush_dirty(&mut dirty);
-            if self.ctx.dirty.is_empty() {
-                self.ctx.dirty = dirty;
+        fanin.clear();
+        self.fanin = fanin;
+    }
+
+    /// Start one vectored send per connection with queued output.
+    fn flush(&mut self) {
+        // Settling may run handlers on held bytes, which queue more output
+        // and fan-out: go round until nothing new was marked.
+        loop {
+            self.fan_out();
+            while !self.ctx.dirty.is_empty() {
+                let mut dirty = std::mem::take(&mut self.ctx.dirty);
+                self.flush_dirty(&mut dirty);
+                if self.ctx.dirty.is_empty() {
+                    self.ctx.dirty = dirty;
+                }
+            }
+            if self.ctx.outbox.is_empty() {
+                break;
             }
         }
     }
