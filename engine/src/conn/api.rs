@@ -144,6 +144,18 @@ impl Reject {
 /// Callbacks run on the worker's thread inside its event loop: they must not
 /// block. Messages borrow the receive buffer, which goes back to the kernel
 /// when `on_message` returns; copy what you keep.
+///
+/// # Panics
+///
+/// In a build that unwinds (the default `panic = "unwind"`; tests always
+/// do), a callback that panics loses its own connection, not the worker:
+/// the panic is caught, the connection is closed with 1011 (internal
+/// error), its `on_close` is called once with 1011 (a panic in `on_close`
+/// itself is caught and ends there; a panic in `on_upgrade` refuses the
+/// upgrade with 500), and the worker's other connections carry on.
+/// [`Stats::handler_panics`](crate::Stats::handler_panics) counts them.
+/// With `panic = "abort"` (the `ringws` binary's release profile) a panic
+/// ends the process, as it would anywhere else.
 pub trait Handler: Send + Sync + 'static {
     /// Per-connection state, created by [`Handler::on_upgrade`].
     type State: 'static;

@@ -41,6 +41,7 @@ pub(crate) struct LocalStats {
     pub(crate) direct_bytes: u64,
     pub(crate) sends: u64,
     pub(crate) lent_sends: u64,
+    pub(crate) handler_panics: u64,
 }
 
 /// A frame for many connections, encoded once: to every open connection,

@@ -16,7 +16,7 @@ use super::held::{Held, HeldEvent, Kind, Payload};
 use super::receive::{Recv, Step};
 use super::recv::{Flow, Input, Lent, Rx, RxEvent};
 use super::send::{Outgoing, SendQueue, SHARE_THRESHOLD};
-use super::{Conn, ConnId, Handler, Message, SendStatus};
+use super::{Conn, ConnId, Handler, Message, Reject, SendStatus};
 use crate::reactor::{RecvEnd, Token};
 
 bitflags::bitflags! {
@@ -590,8 +590,27 @@ impl<S> Connection<S> {
             let Some(ev) = core.held.pop() else {
                 return;
             };
-            hand_over(h, core, ctx, id, user, ev);
+            if hand_over(h, core, ctx, id, user, ev).is_err() {
+                self.handler_panicked(h, ctx);
+                return;
+            }
         }
+    }
+
+    /// A handler callback panicked (in an unwinding build): the connection
+    /// is closed with 1011 and `on_close` is delivered once (with 1011),
+    /// as after a protocol error; nothing more is handed to the handler.
+    /// Other connections of the worker are not touched.
+    fn handler_panicked<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
+        ctx.stats.handler_panics += 1;
+        tracing::error!(
+            conn = ?self.core.id(ctx),
+            "handler panicked; closing the connection with 1011"
+        );
+        self.core.held.clear();
+        self.core
+            .queue_close(ctx, Some(CloseCode::INTERNAL_ERROR), "internal error");
+        self.close_now(h, ctx, CloseCode::INTERNAL_ERROR, "handler panicked");
     }
 
     fn after_handshake<H: Handler<State = S>>(
@@ -605,55 +624,63 @@ impl<S> Connection<S> {
         out.clear();
         match status {
             Ok(HandshakeStatus::Partial) => {}
-            Ok(HandshakeStatus::Complete { request, consumed }) => match h.on_upgrade(&request) {
-                Ok(accept) => {
-                    match write_accept_response(
-                        &mut out,
-                        &request,
-                        accept.protocol.as_deref(),
-                        None,
-                        &[],
-                    ) {
-                        Ok(()) => {
-                            drop(request);
-                            self.core.queue(ctx).push_copy(&[&out]);
-                            self.core.mark_dirty(ctx);
-                            ctx.stats.handshakes += 1;
-                            self.phase = Phase::Open {
-                                user: accept.state,
-                                rx: Rx::new(),
-                            };
-                            let idle = ctx.limits.idle_timeout_ms;
-                            self.core.set_deadline(ctx, ctx.now_ms.saturating_add(idle));
-                            // A deadline moved later does not touch the heap;
-                            // the handshake-timeout entry re-queues it.
-                            if let Phase::Open { user, .. } = &mut self.phase {
-                                let id = self.core.id(ctx);
-                                h.on_open(
-                                    &mut Conn {
-                                        id,
-                                        core: &mut self.core,
-                                        ctx,
-                                    },
-                                    user,
-                                );
+            Ok(HandshakeStatus::Complete { request, consumed }) => {
+                match guarded(|| h.on_upgrade(&request)).unwrap_or_else(|()| {
+                    ctx.stats.handler_panics += 1;
+                    tracing::error!("on_upgrade panicked; refusing with 500");
+                    Err(Reject::new(500, "server error"))
+                }) {
+                    Ok(accept) => {
+                        match write_accept_response(
+                            &mut out,
+                            &request,
+                            accept.protocol.as_deref(),
+                            None,
+                            &[],
+                        ) {
+                            Ok(()) => {
+                                drop(request);
+                                self.core.queue(ctx).push_copy(&[&out]);
+                                self.core.mark_dirty(ctx);
+                                ctx.stats.handshakes += 1;
+                                self.phase = Phase::Open {
+                                    user: accept.state,
+                                    rx: Rx::new(),
+                                };
+                                let idle = ctx.limits.idle_timeout_ms;
+                                self.core.set_deadline(ctx, ctx.now_ms.saturating_add(idle));
+                                // A deadline moved later does not touch the heap;
+                                // the handshake-timeout entry re-queues it.
+                                let mut panicked = false;
+                                if let Phase::Open { user, .. } = &mut self.phase {
+                                    let id = self.core.id(ctx);
+                                    let core = &mut self.core;
+                                    let run = guarded(|| {
+                                        h.on_open(&mut Conn { id, core, ctx }, user);
+                                    });
+                                    panicked = run.is_err();
+                                }
+                                if panicked {
+                                    self.handler_panicked(h, ctx);
+                                }
+                                if consumed < data.len() && matches!(self.phase, Phase::Open { .. })
+                                {
+                                    self.feed_frames(Input::Bytes(&mut data[consumed..]), h, ctx);
+                                }
                             }
-                            if consumed < data.len() && matches!(self.phase, Phase::Open { .. }) {
-                                self.feed_frames(Input::Bytes(&mut data[consumed..]), h, ctx);
+                            Err(e) => {
+                                tracing::warn!(error = %e, "handler accepted with an invalid response; refusing with 500");
+                                reject_response(500, "server error", &mut out);
+                                self.refuse(&out, ctx);
                             }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "handler accepted with an invalid response; refusing with 500");
-                            reject_response(500, "server error", &mut out);
-                            self.refuse(&out, ctx);
                         }
                     }
+                    Err(reject) => {
+                        reject_response(reject.status, &reject.reason, &mut out);
+                        self.refuse(&out, ctx);
+                    }
                 }
-                Err(reject) => {
-                    reject_response(reject.status, &reject.reason, &mut out);
-                    self.refuse(&out, ctx);
-                }
-            },
+            }
             Err(e) => {
                 tracing::debug!(
                     status = e.status(),
@@ -691,6 +718,8 @@ impl<S> Connection<S> {
         };
         // What ended the connection, if anything: (code, reason, echo close).
         let mut end: Option<(CloseCode, String, bool)> = None;
+        // A handler callback panicked: stop, close with 1011.
+        let mut panicked = false;
         let mut holding = over_limit || !core.held.is_empty();
         // The assembled message being taken over to be held.
         let mut taking: Option<Kind> = None;
@@ -722,18 +751,26 @@ impl<S> Connection<S> {
                     // `send_message` claims its buffer if the handler sends
                     // exactly these bytes.
                     ctx.lend.lent = lent;
-                    h.on_message(
-                        &mut Conn {
-                            id,
-                            core: &mut *core,
-                            ctx: &mut *ctx,
-                        },
-                        user,
-                        m,
-                    );
+                    let run = guarded(|| {
+                        h.on_message(
+                            &mut Conn {
+                                id,
+                                core: &mut *core,
+                                ctx: &mut *ctx,
+                            },
+                            user,
+                            m,
+                        );
+                    });
                     ctx.lend.lent = None;
+                    panicked = run.is_err();
                     if ctx.lend.claimed.is_some() {
+                        // Even after a panic: the queue's placeholder gets
+                        // its bytes, then the connection is closed.
                         return Flow::Take;
+                    }
+                    if panicked {
+                        return Flow::Stop;
                     }
                 }
                 RxEvent::Taken(buf) => {
@@ -742,7 +779,7 @@ impl<S> Connection<S> {
                         return Flow::Go;
                     }
                     let at = ctx.lend.claimed.take().expect("a claim precedes Taken");
-                    if !core.fill_claim(ctx, at, buf) {
+                    if !core.fill_claim(ctx, at, buf) || panicked {
                         return Flow::Stop;
                     }
                 }
@@ -756,7 +793,10 @@ impl<S> Connection<S> {
                 }
                 RxEvent::Pong => {}
                 RxEvent::Close(code, reason) => {
-                    hand_over_all(h, core, ctx, id, user);
+                    if hand_over_all(h, core, ctx, id, user).is_err() {
+                        panicked = true;
+                        return Flow::Stop;
+                    }
                     let code = code.unwrap_or(CloseCode::NO_STATUS);
                     // Echo the peer's code (RFC 6455 §5.5.1), or none if it sent none.
                     let echo = if code == CloseCode::NO_STATUS {
@@ -769,7 +809,10 @@ impl<S> Connection<S> {
                     return Flow::Stop;
                 }
                 RxEvent::Error(e) => {
-                    hand_over_all(h, core, ctx, id, user);
+                    if hand_over_all(h, core, ctx, id, user).is_err() {
+                        panicked = true;
+                        return Flow::Stop;
+                    }
                     core.queue_close(ctx, Some(e.close_code()), e.reason());
                     end = Some((e.close_code(), e.reason().to_owned(), false));
                     return Flow::Stop;
@@ -782,7 +825,9 @@ impl<S> Connection<S> {
             }
             Flow::Go
         });
-        if let Some((code, reason, _)) = end {
+        if panicked {
+            self.handler_panicked(h, ctx);
+        } else if let Some((code, reason, _)) = end {
             self.close_now(h, ctx, code, &reason);
         }
     }
@@ -798,7 +843,12 @@ impl<S> Connection<S> {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Open { user, .. } => {
                 ctx.stats.closed += 1;
-                h.on_close(user, code, reason);
+                // The phase is already `Closed`: whatever happens, this is
+                // the only `on_close` of the connection.
+                if guarded(|| h.on_close(user, code, reason)).is_err() {
+                    ctx.stats.handler_panics += 1;
+                    tracing::error!("on_close panicked");
+                }
             }
             Phase::Handshaking(_) | Phase::Closed => {}
         }
@@ -902,15 +952,13 @@ impl<S> Connection<S> {
     /// Call `on_drain` (the worker decided it is due).
     pub(crate) fn drain<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
         let id = self.core.id(ctx);
+        let mut panicked = false;
         if let Phase::Open { user, .. } = &mut self.phase {
-            h.on_drain(
-                &mut Conn {
-                    id,
-                    core: &mut self.core,
-                    ctx,
-                },
-                user,
-            );
+            let core = &mut self.core;
+            panicked = guarded(|| h.on_drain(&mut Conn { id, core, ctx }, user)).is_err();
+        }
+        if panicked {
+            self.handler_panicked(h, ctx);
         }
     }
 }
@@ -924,17 +972,17 @@ fn hand_over<S, H: Handler<State = S>>(
     id: ConnId,
     user: &mut S,
     ev: HeldEvent,
-) {
+) -> Result<(), ()> {
     let text = match ev.kind {
         Kind::Ping => {
             core.send_control(ctx, OpCode::Pong, &ev.payload);
-            return;
+            return Ok(());
         }
         Kind::Text => true,
         Kind::Binary => false,
     };
     if core.close_sent() {
-        return;
+        return Ok(());
     }
     let bytes: &[u8] = &ev.payload;
     let m = if text {
@@ -944,7 +992,7 @@ fn hand_over<S, H: Handler<State = S>>(
             Err(_) => {
                 tracing::error!("held text message is not UTF-8; dropping connection");
                 core.kill();
-                return;
+                return Ok(());
             }
         }
     } else {
@@ -954,7 +1002,7 @@ fn hand_over<S, H: Handler<State = S>>(
         addr: bytes.as_ptr() as usize,
         len: bytes.len(),
     });
-    h.on_message(&mut Conn { id, core, ctx }, user, m);
+    let run = guarded(|| h.on_message(&mut Conn { id, core, ctx }, user, m));
     ctx.lend.lent = None;
     if let Some(at) = ctx.lend.claimed.take() {
         let buf = match ev.payload {
@@ -963,6 +1011,14 @@ fn hand_over<S, H: Handler<State = S>>(
         };
         core.fill_claim(ctx, at, buf);
     }
+    run
+}
+
+/// Run a handler callback, catching a panic (in an unwinding build; with
+/// `panic = "abort"` this is a plain call). The caller closes the
+/// connection the panic came from.
+fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, ()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| ())
 }
 
 /// Deliver everything held, whatever the send-buffer limit (a close or an
@@ -973,8 +1029,9 @@ fn hand_over_all<S, H: Handler<State = S>>(
     ctx: &mut ConnCtx,
     id: ConnId,
     user: &mut S,
-) {
+) -> Result<(), ()> {
     while let Some(ev) = core.held.pop() {
-        hand_over(h, core, ctx, id, user, ev);
+        hand_over(h, core, ctx, id, user, ev)?;
     }
+    Ok(())
 }

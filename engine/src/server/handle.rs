@@ -40,6 +40,9 @@ pub struct Stats {
     /// Payloads sent straight from the receive buffer they arrived in,
     /// without a copy (see `Builder::send_from_recv_buffers`).
     pub lent_sends: u64,
+    /// Handler callbacks that panicked (each closed its connection with
+    /// 1011; see [`Handler`](crate::Handler)).
+    pub handler_panics: u64,
     /// The backend running.
     pub backend: Backend,
 }
@@ -118,6 +121,7 @@ impl ServerHandle {
             direct_bytes: 0,
             sends: 0,
             lent_sends: 0,
+            handler_panics: 0,
             backend: self.shared.backend(),
         };
         for w in &self.shared.stats {
@@ -133,6 +137,7 @@ impl ServerHandle {
             s.direct_bytes += w.direct_bytes.load(Relaxed);
             s.sends += w.sends.load(Relaxed);
             s.lent_sends += w.lent_sends.load(Relaxed);
+            s.handler_panics += w.handler_panics.load(Relaxed);
         }
         s
     }

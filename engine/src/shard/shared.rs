@@ -26,6 +26,7 @@ pub(crate) struct WorkerStats {
     pub(crate) direct_bytes: AtomicU64,
     pub(crate) sends: AtomicU64,
     pub(crate) lent_sends: AtomicU64,
+    pub(crate) handler_panics: AtomicU64,
 }
 
 impl WorkerStats {
@@ -42,6 +43,7 @@ impl WorkerStats {
         self.direct_bytes.store(s.direct_bytes, Relaxed);
         self.sends.store(s.sends, Relaxed);
         self.lent_sends.store(s.lent_sends, Relaxed);
+        self.handler_panics.store(s.handler_panics, Relaxed);
     }
 }
 

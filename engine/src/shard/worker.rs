@@ -68,8 +68,10 @@ pub(crate) fn spawn_workers<H: Handler>(
                     Ok(mut w) => {
                         let _ = ready.send(Ok(()));
                         drop(ready);
-                        // A panicking handler takes its worker (and the
-                        // worker's connections) down: say so, don't vanish.
+                        // A handler's panic is caught per callback and
+                        // costs only its connection (`conn/state.rs`); a
+                        // panic in the engine itself takes the worker (and
+                        // its connections) down: say so, don't vanish.
                         let run =
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run()));
                         match run {
