@@ -12,7 +12,6 @@
 //! re-arm and `MSG_RING` doorbell of the turn is submitted by the next
 //! turn's single `submit_and_wait`.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::{mpsc, Arc};
@@ -151,19 +150,10 @@ struct Worker<H: Handler> {
     shutdown_at: Option<u64>,
     accept_errors: u64,
     next_accept_log_ms: u64,
-    /// Direct receives of large frames. Declared after `reactor`, so the
-    /// ring is gone before the buffers lent to it are freed.
-    direct: Direct,
-}
-
-/// What direct receives need besides the connection.
-struct Direct {
     /// The least payload still to come that makes a frame go straight
-    /// into its message buffer (`None`: off).
-    min: Option<usize>,
-    /// Message buffers lent to the kernel by direct receives in flight, by
-    /// slot (a slot is not released while its receive is in flight).
-    lent: HashMap<u32, Vec<u8>>,
+    /// into its message buffer (`None`: off). The buffers lent to the
+    /// kernel meanwhile are kept by the book of loans (`ctx.loans`).
+    direct_min: Option<usize>,
 }
 
 /// Most bytes one direct receive asks for (a larger frame takes several):
@@ -248,10 +238,7 @@ impl<H: Handler> Worker<H> {
             shutdown_at: None,
             accept_errors: 0,
             next_accept_log_ms: 0,
-            direct: Direct {
-                min: direct_min,
-                lent: HashMap::new(),
-            },
+            direct_min,
         })
     }
 
@@ -342,7 +329,7 @@ impl<H: Handler> Worker<H> {
                 let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
                     return;
                 };
-                if let Some(buf) = self.direct.lent.remove(&token.slot) {
+                if let Some(buf) = self.ctx.loans.direct_back(token.slot) {
                     // A direct receive ended with nothing: the message
                     // buffer goes back to the receiver as it was.
                     c.handle_direct(buf, 0, &*self.handler, &mut self.ctx);
@@ -353,15 +340,7 @@ impl<H: Handler> Worker<H> {
             Completion::Direct { token, len } => {
                 self.ctx.stats.recv_completions += 1;
                 self.ctx.stats.direct_bytes += len as u64;
-                let buf = self.direct.lent.remove(&token.slot).map(|mut buf| {
-                    // A recv writes at most the `room` it was given, which
-                    // `arm` took from the spare capacity.
-                    assert!(len <= buf.capacity() - buf.len(), "direct receive overran");
-                    // SAFETY: the kernel initialised `len` bytes right after
-                    // the buffer's contents (the receive's target).
-                    unsafe { buf.set_len(buf.len() + len) };
-                    buf
-                });
+                let buf = self.ctx.loans.direct_done(token.slot, len);
                 let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
                     return;
                 };
@@ -409,8 +388,9 @@ impl<H: Handler> Worker<H> {
         let Some((gen, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
             return;
         };
-        let step = c.poll_recv(self.direct.min, &*self.handler, &mut self.ctx);
-        Self::execute(&mut self.reactor, &mut self.direct, token, c, step);
+        let step = c.poll_recv(self.direct_min, &*self.handler, &mut self.ctx);
+        let min = self.direct_min;
+        Self::execute(&mut self.reactor, &mut self.ctx.loans, min, token, c, step);
         if c.core.teardown == Teardown::Flushing
             && !c.core.in_flight()
             && c.core.buffered_amount() == 0
@@ -446,7 +426,7 @@ impl<H: Handler> Worker<H> {
                 c.core.release_out(&mut self.ctx);
             }
             let step = c.core.recv.stop();
-            Self::execute(&mut self.reactor, &mut self.direct, token, c, step);
+            Self::execute(&mut self.reactor, &mut self.ctx.loans, None, token, c, step);
         }
         // Release once nothing is in flight and nothing is left to do: the
         // receive has ended, no send is in flight, and either our last
@@ -470,14 +450,15 @@ impl<H: Handler> Worker<H> {
     /// Do what the connection's receive state asked for.
     fn execute(
         reactor: &mut Reactor,
-        direct: &mut Direct,
+        loans: &mut Loans,
+        direct_min: Option<usize>,
         token: Token,
         c: &mut Connection<H::State>,
         step: Step,
     ) {
         match step {
             Step::Idle | Step::PeerEnded => {}
-            Step::Arm => Self::arm(reactor, direct, token, c),
+            Step::Arm => Self::arm(reactor, loans, direct_min, token, c),
             Step::Cancel => reactor.pause_recv(token, c.core.fd),
             Step::Stop => reactor.stop_recv(token, c.core.fd),
         }
@@ -486,25 +467,31 @@ impl<H: Handler> Worker<H> {
     /// Arm the receive the connection plans; what the reactor refuses
     /// falls back to the next kind, and a multishot that cannot be armed
     /// abandons the connection.
-    fn arm(reactor: &mut Reactor, direct: &mut Direct, token: Token, c: &mut Connection<H::State>) {
+    fn arm(
+        reactor: &mut Reactor,
+        loans: &mut Loans,
+        direct_min: Option<usize>,
+        token: Token,
+        c: &mut Connection<H::State>,
+    ) {
         let fd = c.core.fd;
-        let mut plan = c.plan_receive(direct.min, DIRECT_MAX);
+        let mut plan = c.plan_receive(direct_min, DIRECT_MAX);
         loop {
             plan = match plan {
-                Plan::Direct(mut buf, room) => {
-                    let spare = buf.spare_capacity_mut();
-                    debug_assert!(room <= spare.len() && room <= DIRECT_MAX);
-                    let ptr = spare.as_mut_ptr().cast::<u8>();
+                Plan::Direct(buf, room) => {
+                    debug_assert!(room <= DIRECT_MAX);
+                    // The book holds the buffer before the kernel sees it.
+                    let ptr = loans.lend_direct(token.slot, buf, room);
                     // SAFETY: `room` bytes of spare capacity are reserved at
-                    // `ptr`. The buffer is kept in `lent` until the receive's
-                    // completion (moving the `Vec` does not move its heap
-                    // block), nothing reads it meanwhile, and the slot is not
-                    // released while the receive is armed.
+                    // `ptr` (`lend_direct` checked). The book keeps the
+                    // buffer until this receive's completion (and never
+                    // frees it if dropped first), nothing reads it meanwhile,
+                    // and the slot is not released while the receive is armed.
                     if unsafe { reactor.recv_into(token, fd, ptr, room as u32) } {
-                        direct.lent.insert(token.slot, buf);
                         c.core.recv.armed(Armed::Direct);
                         return;
                     }
+                    let buf = loans.direct_back(token.slot).expect("just lent");
                     c.direct_refused(buf)
                 }
                 Plan::Short(len) => {
