@@ -20,6 +20,7 @@ mod send;
 mod state;
 mod timers;
 mod topics;
+mod transport;
 
 pub(crate) use api::encode_frame;
 pub use api::{Accept, Conn, ConnId, Handler, Message, Reject, SendStatus};

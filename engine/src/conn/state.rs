@@ -16,6 +16,7 @@ use super::held::{Held, HeldEvent, Kind, Payload};
 use super::receive::{Recv, Step};
 use super::recv::{Flow, Input, Lent, Rx, RxEvent};
 use super::send::{Outgoing, SendQueue, SHARE_THRESHOLD};
+use super::transport::Transport;
 use super::{Conn, ConnId, Handler, Message, Reject, SendStatus};
 use crate::reactor::{RecvEnd, Token};
 
@@ -67,6 +68,8 @@ pub(crate) struct ConnCore {
     pub(crate) teardown: Teardown,
     /// The receive: what is armed, paused or ending.
     pub(crate) recv: Recv,
+    /// Between the wire and the codec (zero bytes for plain TCP).
+    pub(crate) transport: Transport,
     /// Queue and `sendmsg` memory, only while there is something to send
     /// or a send in flight (boxes pooled by the worker).
     pub(crate) out: Option<Box<Outgoing>>,
@@ -226,9 +229,10 @@ impl ConnCore {
             // buffer itself once `on_message` returns, instead of a copy.
             let at = self.queue(ctx).push_claimed(&h[..n], payload.len());
             ctx.lend.claimed = Some(at);
-        } else if let Some(id) = (payload.len() >= SHARE_THRESHOLD)
-            .then(|| ctx.loans.lend(payload))
-            .flatten()
+        } else if let Some(id) = (payload.len() >= SHARE_THRESHOLD
+            && self.transport.wire_is_plaintext())
+        .then(|| ctx.loans.lend(payload))
+        .flatten()
         {
             // The handler sends bytes of the receive buffer being handled
             // (an echo of a message that arrived whole): point at them; the
@@ -368,6 +372,7 @@ impl<S> Connection<S> {
             flags: Flags::default(),
             teardown: Teardown::Live,
             recv: Recv::default(),
+            transport: Transport::Plain,
             out: None,
             last_rx_ms: ctx.now_ms,
             deadline_ms: u64::MAX,
@@ -493,6 +498,7 @@ impl<S> Connection<S> {
         self.core.last_rx_ms = ctx.now_ms;
         self.core.flags.remove(Flags::PINGED);
         ctx.stats.bytes_in += data.len() as u64;
+        let data = self.core.transport.inbound(data);
         match &mut self.phase {
             Phase::Handshaking(hs) => {
                 let status = hs.feed(data);
@@ -510,6 +516,7 @@ impl<S> Connection<S> {
         match &self.phase {
             Phase::Open { rx, .. } => {
                 self.core.held.is_empty()
+                    && self.core.transport.wire_is_plaintext()
                     && !self.core.close_sent()
                     && rx.direct_remaining() >= min.max(1) as u64
             }

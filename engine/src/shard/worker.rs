@@ -686,6 +686,9 @@ impl<H: Handler> Worker<H> {
             }
             let fd = c.core.fd;
             if let Some(o) = &mut c.core.out {
+                // Plaintext queued this turn becomes wire bytes (a no-op
+                // for plain TCP).
+                c.core.transport.seal(&mut o.queue);
                 if !o.queue.in_flight() && o.queue.prepare(&mut o.op) {
                     let msg: *const libc::msghdr = &o.op.hdr;
                     // SAFETY: the msghdr lives in the connection's boxed
