@@ -132,7 +132,7 @@ impl Builder {
     /// come, the connection's reads go into the message buffer until the
     /// frame ends (io_uring: one-shot receives instead of the multishot;
     /// epoll: `recv` into it instead of the read pool). Default
-    /// [`DIRECT_RECV_MIN`] (128 KiB); `None` turns it off.
+    /// [`DIRECT_RECV_MIN`](crate::DIRECT_RECV_MIN) (128 KiB); `None` turns it off.
     pub fn direct_recv_min(mut self, min: Option<usize>) -> Self {
         self.cfg.direct_recv_min = min;
         self
