@@ -11,6 +11,17 @@
 //! A peer that stops reading keeps its loans until its connection goes, so
 //! at most half the buffers may be lent at once: past that, sends copy as
 //! before and the other connections keep the rest of the ring.
+//!
+//! The book also holds the message buffers lent to the kernel by direct
+//! receives (the rest of a large frame received straight into its
+//! assembly buffer). Such a buffer leaves the book only through the
+//! receive's completion ([`Loans::direct_done`], [`Loans::direct_back`]);
+//! a book dropped while one is still lent leaks it rather than free memory
+//! the kernel may still write into (monoio's "ignored" operations keep
+//! their buffers the same way). So that safety does not depend on the
+//! order in which the worker's fields are dropped.
+
+use std::collections::HashMap;
 
 use crate::reactor::RecvBuf;
 
@@ -35,6 +46,9 @@ pub(crate) struct Loans {
     pub(crate) current: Option<Current>,
     /// Buffers whose last loan came back, for the worker to recycle.
     pub(crate) freed: Vec<RecvBuf>,
+    /// Message buffers lent to direct receives in flight, by slot (a slot
+    /// is not released while its receive is in flight, so one per slot).
+    direct: HashMap<u32, Vec<u8>>,
 }
 
 impl Loans {
@@ -47,7 +61,42 @@ impl Loans {
             max: if enabled { buffers / 2 } else { 0 },
             current: None,
             freed: Vec::new(),
+            direct: HashMap::new(),
         }
+    }
+
+    /// Lend `room` bytes of `buf`'s spare capacity to a direct receive on
+    /// `slot`: the address to receive into. The buffer stays in the book
+    /// (moving a `Vec` does not move its heap block) until the receive's
+    /// completion gives it back.
+    pub(crate) fn lend_direct(&mut self, slot: u32, mut buf: Vec<u8>, room: usize) -> *mut u8 {
+        assert!(
+            room <= buf.capacity() - buf.len(),
+            "direct room past capacity"
+        );
+        let ptr = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        let before = self.direct.insert(slot, buf);
+        assert!(before.is_none(), "two direct receives on slot {slot}");
+        ptr
+    }
+
+    /// The direct receive on `slot` wrote `len` bytes: its buffer, with
+    /// them.
+    pub(crate) fn direct_done(&mut self, slot: u32, len: usize) -> Option<Vec<u8>> {
+        let mut buf = self.direct.remove(&slot)?;
+        // A recv writes at most the room it was given, which
+        // `lend_direct` checked against the spare capacity.
+        assert!(len <= buf.capacity() - buf.len(), "direct receive overran");
+        // SAFETY: the kernel initialised `len` bytes right after the
+        // buffer's contents (the receive's target, `lend_direct`'s address).
+        unsafe { buf.set_len(buf.len() + len) };
+        Some(buf)
+    }
+
+    /// The direct receive on `slot` ended with nothing, or was never armed
+    /// (the reactor refused it): its buffer, as it was.
+    pub(crate) fn direct_back(&mut self, slot: u32) -> Option<Vec<u8>> {
+        self.direct.remove(&slot)
     }
 
     /// Lend `bytes` if they lie in the buffer being handled and the cap
@@ -101,9 +150,36 @@ impl Loans {
     }
 }
 
+impl Drop for Loans {
+    fn drop(&mut self) {
+        // A receive may still be in flight (the worker gave up on its
+        // connections): the kernel may write into these, so they are never
+        // freed. Bounded by the connections abandoned at shutdown.
+        for (_, buf) in self.direct.drain() {
+            std::mem::forget(buf);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_direct_buffer_comes_back_only_through_its_completion() {
+        let mut l = Loans::new(0, false);
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(b"head");
+        let ptr = l.lend_direct(3, buf, 16);
+        assert!(l.direct_back(4).is_none() && l.direct_done(4, 1).is_none());
+        // SAFETY: `ptr` has 16 writable bytes (the lent room).
+        unsafe { std::ptr::copy_nonoverlapping(b"tail".as_ptr(), ptr, 4) };
+        assert_eq!(l.direct_done(3, 4).unwrap(), b"headtail");
+        assert!(l.direct_back(3).is_none(), "given back once");
+        let ptr = l.lend_direct(3, Vec::with_capacity(8), 8);
+        assert!(!ptr.is_null());
+        assert_eq!(l.direct_back(3).unwrap().len(), 0);
+    }
 
     fn buf(mem: &mut [u8], id: u16, releases: bool) -> RecvBuf {
         RecvBuf::for_tests(mem.as_mut_ptr(), mem.len(), id, releases)

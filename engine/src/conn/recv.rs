@@ -8,7 +8,7 @@
 
 use ringws_codec::{CloseCode, Event, Limits, ProtocolError, Receiver, ReceiverConfig, Role};
 
-use crate::server::Message;
+use super::Message;
 
 /// Receive limits for new connections.
 #[derive(Clone, Copy, Debug)]

@@ -1,5 +1,7 @@
-//! Handshaking → Open → Closing → Closed, each phase carrying only what is
-//! valid in it.
+//! Handshaking → Open → Closed, each phase carrying only what is valid in
+//! it; beside the phase, the receive ([`Recv`]) and the socket's wind-down
+//! ([`Teardown`]: close queued → FIN after flush → FIN sent, or dead) are
+//! one state each, and only orthogonal facts are [`Flags`].
 
 use std::os::fd::RawFd;
 
@@ -9,69 +11,51 @@ use ringws_codec::{
     ServerHandshake,
 };
 
+use super::ctx::ConnCtx;
 use super::held::{Held, HeldEvent, Kind, Payload};
+use super::receive::{Recv, Step};
 use super::recv::{Flow, Input, Lent, Rx, RxEvent};
 use super::send::{Outgoing, SendQueue, SHARE_THRESHOLD};
-use crate::reactor::Token;
-use crate::server::{Conn, ConnId, Handler, Message, SendStatus, WorkerCtx};
+use super::transport::Transport;
+use super::{Conn, ConnId, Handler, Message, Reject, SendStatus};
+use crate::reactor::{RecvEnd, Token};
 
-/// What the worker must do with the socket; set by the state machine.
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-pub(crate) struct Flags(u32);
+bitflags::bitflags! {
+    /// Orthogonal facts about a connection the worker and the state
+    /// machine share (its receive is [`Recv`], its wind-down [`Teardown`]).
+    #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+    pub(crate) struct Flags: u8 {
+        /// On the worker's dirty list (output queued this turn).
+        const DIRTY = 1;
+        /// An automatic ping is outstanding.
+        const PINGED = 1 << 1;
+        /// A send returned `Queued`: call `on_drain` once below the limit.
+        const OVER_LIMIT = 1 << 2;
+        /// Subscribed to at least one topic (clean up on release).
+        const SUBSCRIBED = 1 << 3;
+    }
+}
 
-impl Flags {
-    /// On the worker's dirty list (output queued this turn).
-    pub(crate) const DIRTY: u32 = 1;
-    /// The receive is armed (until its final completion).
-    pub(crate) const RECV_ARMED: u32 = 1 << 1;
-    /// `stop_recv` was issued.
-    pub(crate) const RECV_STOPPING: u32 = 1 << 2;
-    /// A close frame is queued: no more data frames.
-    pub(crate) const CLOSE_SENT: u32 = 1 << 3;
+/// How far the connection's socket has wound down, in order: each state
+/// is reached only after the ones before it (or skipping them), never
+/// going back. The protocol [`Phase`] says what the application has seen;
+/// this says what may still be written and when the socket goes.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Teardown {
+    /// Data frames may be queued.
+    #[default]
+    Live,
+    /// A close frame (or an HTTP refusal) is queued: no more data frames;
+    /// the peer's close is awaited.
+    CloseQueued,
     /// Half-close (FIN) once the queue is flushed.
-    pub(crate) const FIN_AFTER_FLUSH: u32 = 1 << 4;
+    Flushing,
     /// FIN sent; lingering to drain the peer's last bytes.
-    pub(crate) const FIN_DONE: u32 = 1 << 5;
+    FinSent,
     /// Release the connection once no operation is in flight.
-    pub(crate) const DEAD: u32 = 1 << 6;
-    /// An automatic ping is outstanding.
-    pub(crate) const PINGED: u32 = 1 << 7;
-    /// A send returned `Queued`: call `on_drain` once below the limit.
-    pub(crate) const OVER_LIMIT: u32 = 1 << 8;
-    /// Subscribed to at least one topic (clean up on release).
-    pub(crate) const SUBSCRIBED: u32 = 1 << 9;
-    /// The socket was shut down to abort a send stuck in flight.
-    pub(crate) const ABORTED: u32 = 1 << 10;
-    /// Reading is paused for backpressure: `pause_recv` was issued, and the
-    /// receive is re-armed (this flag cleared) once the queue drains.
-    pub(crate) const RECV_PAUSED: u32 = 1 << 11;
-    /// The peer ended the stream (or the socket failed) while reading was
-    /// paused: acted on once the held events are handed over.
-    pub(crate) const PEER_ENDED: u32 = 1 << 12;
-    /// The multishot receive is being cancelled so that the rest of a large
-    /// frame can be received straight into its message buffer.
-    pub(crate) const TO_DIRECT: u32 = 1 << 13;
-    /// The armed receive is a direct one (`recv_into` the lent message
-    /// buffer, kept by the worker until its completion).
-    pub(crate) const RECV_DIRECT: u32 = 1 << 14;
-    /// The connection's last frame was received directly: read the next
-    /// frame's header with a short receive ([`Flags::RECV_SHORT`]) rather
-    /// than a multishot, which would pull the frame through the ring before
-    /// its header could be looked at.
-    pub(crate) const LARGE: u32 = 1 << 15;
-    /// The armed receive is a short one-shot (a frame header's worth, from
-    /// the ring); it ends by itself.
-    pub(crate) const RECV_SHORT: u32 = 1 << 16;
-
-    pub(crate) fn has(self, f: u32) -> bool {
-        self.0 & f != 0
-    }
-    pub(crate) fn set(&mut self, f: u32) {
-        self.0 |= f;
-    }
-    pub(crate) fn clear(&mut self, f: u32) {
-        self.0 &= !f;
-    }
+    Dead,
+    /// Dead, and the socket was shut down to abort a send stuck in flight.
+    Aborted,
 }
 
 /// Everything about a connection except its phase: the part a handler's
@@ -80,6 +64,12 @@ pub(crate) struct ConnCore {
     pub(crate) fd: RawFd,
     pub(crate) token: Token,
     pub(crate) flags: Flags,
+    /// The socket's wind-down.
+    pub(crate) teardown: Teardown,
+    /// The receive: what is armed, paused or ending.
+    pub(crate) recv: Recv,
+    /// Between the wire and the codec (zero bytes for plain TCP).
+    pub(crate) transport: Transport,
     /// Queue and `sendmsg` memory, only while there is something to send
     /// or a send in flight (boxes pooled by the worker).
     pub(crate) out: Option<Box<Outgoing>>,
@@ -97,6 +87,19 @@ pub(crate) struct ConnCore {
     pub(crate) held: Held,
 }
 
+/// The receive a connection wants armed (see [`Connection::plan_receive`]).
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Into the spare capacity of this lent message buffer, this many bytes
+    /// (give the buffer back with [`Connection::handle_direct`], or
+    /// [`Connection::direct_refused`] if it could not be armed).
+    Direct(Vec<u8>, usize),
+    /// A short one-shot of this many bytes into the ring.
+    Short(u32),
+    /// The multishot into the ring.
+    Multishot,
+}
+
 /// Pooled sending states kept per worker (each about 1.1 KiB plus at most
 /// 64 KiB of tail capacity).
 const OUT_POOL_MAX: usize = 64;
@@ -105,10 +108,10 @@ const OUT_POOL_MAX: usize = 64;
 pub(crate) enum Phase<S> {
     /// Reading the HTTP upgrade request (boxed: only new connections pay).
     Handshaking(Box<ServerHandshake>),
-    /// Messages flow both ways.
+    /// Messages flow both ways; once a close frame is queued
+    /// ([`Teardown::CloseQueued`]) the peer's close is awaited and no more
+    /// messages are delivered.
     Open { user: S, rx: Rx },
-    /// We sent a close frame and wait for the peer's.
-    Closing { user: S, rx: Rx },
     /// `on_close` delivered (or never opened); only socket teardown is left.
     Closed,
 }
@@ -120,7 +123,7 @@ pub(crate) struct Connection<S> {
 }
 
 impl ConnCore {
-    fn id(&self, ctx: &WorkerCtx) -> ConnId {
+    fn id(&self, ctx: &ConnCtx) -> ConnId {
         ConnId::new(ctx.worker, self.token.slot, self.token.gen)
     }
 
@@ -134,7 +137,7 @@ impl ConnCore {
     }
 
     /// The send queue, taking a pooled box if the connection has none.
-    fn queue(&mut self, ctx: &mut WorkerCtx) -> &mut SendQueue {
+    fn queue(&mut self, ctx: &mut ConnCtx) -> &mut SendQueue {
         &mut self
             .out
             .get_or_insert_with(|| ctx.out_pool.pop().unwrap_or_else(Outgoing::new))
@@ -142,7 +145,7 @@ impl ConnCore {
     }
 
     /// Return the sending state to the pool once it is empty and idle.
-    pub(crate) fn release_out(&mut self, ctx: &mut WorkerCtx) {
+    pub(crate) fn release_out(&mut self, ctx: &mut ConnCtx) {
         if let Some(o) = &self.out {
             if o.queue.len() == 0 && !o.queue.in_flight() {
                 let o = self.out.take().expect("checked");
@@ -154,9 +157,9 @@ impl ConnCore {
     }
 
     /// Put the connection on the worker's list of connections to flush.
-    fn mark_dirty(&mut self, ctx: &mut WorkerCtx) {
-        if !self.flags.has(Flags::DIRTY) {
-            self.flags.set(Flags::DIRTY);
+    fn mark_dirty(&mut self, ctx: &mut ConnCtx) {
+        if !self.flags.contains(Flags::DIRTY) {
+            self.flags.insert(Flags::DIRTY);
             ctx.dirty.push(self.token);
         }
     }
@@ -167,19 +170,36 @@ impl ConnCore {
         (h, n)
     }
 
+    /// A close frame (or refusal) is queued, or the connection is gone: no
+    /// more data frames.
+    pub(crate) fn close_sent(&self) -> bool {
+        self.teardown >= Teardown::CloseQueued
+    }
+
+    /// Whether the connection is abandoned (released once nothing is in
+    /// flight).
+    pub(crate) fn is_dead(&self) -> bool {
+        self.teardown >= Teardown::Dead
+    }
+
+    /// Abandon the connection.
+    pub(crate) fn kill(&mut self) {
+        self.teardown = self.teardown.max(Teardown::Dead);
+    }
+
     /// Backpressure check before queueing a data frame.
     fn admit(&mut self) -> Option<()> {
-        if self.flags.has(Flags::CLOSE_SENT) || self.flags.has(Flags::DEAD) {
+        if self.close_sent() {
             return None;
         }
         Some(())
     }
 
-    fn after_queue(&mut self, ctx: &mut WorkerCtx) -> SendStatus {
+    fn after_queue(&mut self, ctx: &mut ConnCtx) -> SendStatus {
         self.mark_dirty(ctx);
         ctx.stats.msgs_out += 1;
         if self.buffered_amount() > ctx.limits.send_buffer_limit {
-            self.flags.set(Flags::OVER_LIMIT);
+            self.flags.insert(Flags::OVER_LIMIT);
             SendStatus::Queued
         } else {
             SendStatus::Sent
@@ -188,7 +208,7 @@ impl ConnCore {
 
     pub(crate) fn send_message(
         &mut self,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
         opcode: OpCode,
         payload: &[u8],
     ) -> SendStatus {
@@ -209,9 +229,10 @@ impl ConnCore {
             // buffer itself once `on_message` returns, instead of a copy.
             let at = self.queue(ctx).push_claimed(&h[..n], payload.len());
             ctx.lend.claimed = Some(at);
-        } else if let Some(id) = (payload.len() >= SHARE_THRESHOLD)
-            .then(|| ctx.loans.lend(payload))
-            .flatten()
+        } else if let Some(id) = (payload.len() >= SHARE_THRESHOLD
+            && self.transport.wire_is_plaintext())
+        .then(|| ctx.loans.lend(payload))
+        .flatten()
         {
             // The handler sends bytes of the receive buffer being handled
             // (an echo of a message that arrived whole): point at them; the
@@ -230,7 +251,7 @@ impl ConnCore {
 
     pub(crate) fn send_shared(
         &mut self,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
         opcode: OpCode,
         payload: Bytes,
     ) -> SendStatus {
@@ -243,7 +264,7 @@ impl ConnCore {
     }
 
     /// Queue a complete pre-encoded frame (cross-worker send / broadcast).
-    pub(crate) fn send_frame(&mut self, ctx: &mut WorkerCtx, frame: Bytes) -> SendStatus {
+    pub(crate) fn send_frame(&mut self, ctx: &mut ConnCtx, frame: Bytes) -> SendStatus {
         if self.admit().is_none() || self.buffered_amount() >= ctx.limits.send_buffer_limit {
             return SendStatus::Dropped;
         }
@@ -255,7 +276,7 @@ impl ConnCore {
     /// placeholder `at`. A claim is only made for a lent buffer, so a
     /// missing one is a bug: the connection is dropped rather than send a
     /// hole. Returns whether the placeholder was filled.
-    fn fill_claim(&mut self, ctx: &mut WorkerCtx, at: usize, buf: Option<Vec<u8>>) -> bool {
+    fn fill_claim(&mut self, ctx: &mut ConnCtx, at: usize, buf: Option<Vec<u8>>) -> bool {
         match (buf, self.out.as_mut()) {
             (Some(buf), Some(o)) => {
                 o.queue.fill_claimed(at, Bytes::from(buf));
@@ -269,7 +290,7 @@ impl ConnCore {
             }
             _ => {
                 tracing::error!("claimed message buffer missing; dropping connection");
-                self.flags.set(Flags::DEAD);
+                self.kill();
                 false
             }
         }
@@ -279,7 +300,7 @@ impl ConnCore {
     /// the protocol requires answering pings).
     pub(crate) fn send_control(
         &mut self,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
         opcode: OpCode,
         payload: &[u8],
     ) -> SendStatus {
@@ -292,8 +313,8 @@ impl ConnCore {
         SendStatus::Sent
     }
 
-    fn queue_close(&mut self, ctx: &mut WorkerCtx, code: Option<CloseCode>, reason: &str) {
-        if self.flags.has(Flags::CLOSE_SENT) || self.flags.has(Flags::DEAD) {
+    fn queue_close(&mut self, ctx: &mut ConnCtx, code: Option<CloseCode>, reason: &str) {
+        if self.close_sent() {
             return;
         }
         let (body, len) = match code {
@@ -302,13 +323,15 @@ impl ConnCore {
         };
         let (h, n) = Self::header(OpCode::Close, true, len);
         self.queue(ctx).push_copy(&[&h[..n], &body[..len]]);
-        self.flags.set(Flags::CLOSE_SENT);
+        self.teardown = Teardown::CloseQueued;
         self.mark_dirty(ctx);
+        // The peer's close is due within the close timeout.
+        let d = ctx.now_ms + ctx.limits.close_timeout_ms;
+        self.set_deadline(ctx, d);
     }
 
-    /// The application asked to close (only meaningful while open; the
-    /// phase change happens in [`Connection::after_callback`]).
-    pub(crate) fn start_close(&mut self, ctx: &mut WorkerCtx, code: CloseCode, reason: &str) {
+    /// The application asked to close (only meaningful while open).
+    pub(crate) fn start_close(&mut self, ctx: &mut ConnCtx, code: CloseCode, reason: &str) {
         // 1005, 1006, 1015 and unassigned codes must never be sent.
         let code = if code.is_allowed_on_wire() {
             code
@@ -323,15 +346,15 @@ impl ConnCore {
     }
 
     /// Flush, then half-close.
-    fn finish(&mut self, ctx: &mut WorkerCtx) {
-        self.flags.set(Flags::FIN_AFTER_FLUSH);
+    fn finish(&mut self, ctx: &mut ConnCtx) {
+        self.teardown = self.teardown.max(Teardown::Flushing);
         self.mark_dirty(ctx);
         let d = ctx.now_ms + ctx.limits.close_timeout_ms;
         self.set_deadline(ctx, d);
     }
 
     /// Move the deadline; pushes a heap entry only when it moves earlier.
-    pub(crate) fn set_deadline(&mut self, ctx: &mut WorkerCtx, when: u64) {
+    pub(crate) fn set_deadline(&mut self, ctx: &mut ConnCtx, when: u64) {
         self.deadline_ms = when;
         if when < self.timer_at {
             self.timer_at = when;
@@ -342,11 +365,14 @@ impl ConnCore {
 
 impl<S> Connection<S> {
     /// A freshly accepted connection, reading its handshake.
-    pub(crate) fn new(fd: RawFd, token: Token, hs: HandshakeConfig, ctx: &mut WorkerCtx) -> Self {
+    pub(crate) fn new(fd: RawFd, token: Token, hs: HandshakeConfig, ctx: &mut ConnCtx) -> Self {
         let mut core = ConnCore {
             fd,
             token,
             flags: Flags::default(),
+            teardown: Teardown::Live,
+            recv: Recv::default(),
+            transport: Transport::Plain,
             out: None,
             last_rx_ms: ctx.now_ms,
             deadline_ms: u64::MAX,
@@ -360,22 +386,105 @@ impl<S> Connection<S> {
         }
     }
 
-    /// Whether messages can be sent to it (for `send_to`/broadcast).
+    /// Whether messages can be sent to it (for `send_to`/broadcast): open
+    /// and no close frame queued.
     pub(crate) fn is_open(&self) -> bool {
-        matches!(self.phase, Phase::Open { .. })
+        matches!(self.phase, Phase::Open { .. }) && !self.core.close_sent()
+    }
+
+    /// The armed receive's final completion came. A real end of stream is
+    /// handled here (or, while paused, after the held events).
+    pub(crate) fn recv_ended<H: Handler<State = S>>(
+        &mut self,
+        end: RecvEnd,
+        h: &H,
+        ctx: &mut ConnCtx,
+    ) {
+        let dead = self.core.is_dead();
+        if self.core.recv.ended(end, dead) == Step::PeerEnded {
+            self.handle_eof(h, ctx);
+        }
+    }
+
+    /// Settle the receive: hand over held events while below the limit,
+    /// then say what the worker must do with the receive ([`Step::Arm`]:
+    /// arm what [`Connection::plan_receive`] says; [`Step::Cancel`];
+    /// [`Step::Idle`]). `direct_min`: the payload still to come that makes a
+    /// frame skip the ring (`None`: never).
+    pub(crate) fn poll_recv<H: Handler<State = S>>(
+        &mut self,
+        direct_min: Option<usize>,
+        h: &H,
+        ctx: &mut ConnCtx,
+    ) -> Step {
+        if self.core.is_dead() || self.core.recv == Recv::Stopping {
+            return Step::Idle;
+        }
+        // Backpressure: at the send-buffer limit, stop reading so TCP
+        // pushes back on the peer; below it (where `on_drain` fires),
+        // process what was held, then read again.
+        self.process_held(h, ctx);
+        let pause = self.wants_pause(ctx);
+        let direct = self.core.recv == Recv::Multishot
+            && direct_min.is_some_and(|min| self.wants_direct(min));
+        match self.core.recv.poll(pause, direct) {
+            Step::PeerEnded => {
+                self.handle_eof(h, ctx);
+                Step::Idle
+            }
+            step => step,
+        }
+    }
+
+    /// Which receive to arm now ([`Step::Arm`]): a direct one into the
+    /// message buffer when a large frame is in progress (at most `max`
+    /// bytes), else a short one for the next header after a large frame,
+    /// else the multishot.
+    pub(crate) fn plan_receive(&mut self, direct_min: Option<usize>, max: usize) -> Plan {
+        let Some(min) = direct_min else {
+            return Plan::Multishot;
+        };
+        let (large, after_short) = self.core.recv.plan();
+        // A frame already being received directly continues so to its end
+        // (only a header just read by the short receive is judged by size).
+        let min = if large && !after_short { 1 } else { min };
+        if let Some((buf, room)) = self.take_direct(min, max) {
+            return Plan::Direct(buf, room);
+        }
+        self.plan_header(large, after_short)
+    }
+
+    /// The reactor could not take a direct receive: the buffer comes back
+    /// untouched; what to arm instead.
+    pub(crate) fn direct_refused(&mut self, buf: Vec<u8>) -> Plan {
+        self.restore_direct(buf);
+        let (large, after_short) = self.core.recv.plan();
+        self.plan_header(large, after_short)
+    }
+
+    /// A connection whose last frame came directly reads the next frame's
+    /// header (or the rest of one the short receive cut) with a short
+    /// receive: a multishot would pull the whole next frame through the
+    /// ring before its header could be looked at.
+    fn plan_header(&self, large: bool, after_short: bool) -> Plan {
+        if large && ((!after_short && self.at_frame_boundary()) || self.in_frame_header()) {
+            Plan::Short(ringws_codec::MAX_HEADER_LEN as u32)
+        } else {
+            Plan::Multishot
+        }
     }
 
     /// Whether reading must wait: the connection is open and its buffered
     /// amount is at or above the send-buffer limit, so a message delivered
     /// now could only be answered with [`SendStatus::Dropped`].
-    pub(crate) fn rx_blocked(&self, ctx: &WorkerCtx) -> bool {
+    pub(crate) fn rx_blocked(&self, ctx: &ConnCtx) -> bool {
         matches!(self.phase, Phase::Open { .. })
-            && !self.core.flags.has(Flags::CLOSE_SENT)
+            && !self.core.close_sent()
             && self.core.buffered_amount() >= ctx.limits.send_buffer_limit
     }
 
     /// Whether the receive should be paused (blocked, or events held).
-    pub(crate) fn wants_pause(&self, ctx: &WorkerCtx) -> bool {
+    pub(crate) fn wants_pause(&self, ctx: &ConnCtx) -> bool {
         !self.core.held.is_empty() || self.rx_blocked(ctx)
     }
 
@@ -384,19 +493,18 @@ impl<S> Connection<S> {
         &mut self,
         data: &mut [u8],
         h: &H,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
     ) {
         self.core.last_rx_ms = ctx.now_ms;
-        self.core.flags.clear(Flags::PINGED);
+        self.core.flags.remove(Flags::PINGED);
         ctx.stats.bytes_in += data.len() as u64;
+        let data = self.core.transport.inbound(data);
         match &mut self.phase {
             Phase::Handshaking(hs) => {
                 let status = hs.feed(data);
                 self.after_handshake(status, data, h, ctx);
             }
-            Phase::Open { .. } | Phase::Closing { .. } => {
-                self.feed_frames(Input::Bytes(data), h, ctx)
-            }
+            Phase::Open { .. } => self.feed_frames(Input::Bytes(data), h, ctx),
             Phase::Closed => {}
         }
     }
@@ -408,7 +516,8 @@ impl<S> Connection<S> {
         match &self.phase {
             Phase::Open { rx, .. } => {
                 self.core.held.is_empty()
-                    && !self.core.flags.has(Flags::CLOSE_SENT)
+                    && self.core.transport.wire_is_plaintext()
+                    && !self.core.close_sent()
                     && rx.direct_remaining() >= min.max(1) as u64
             }
             _ => false,
@@ -446,7 +555,7 @@ impl<S> Connection<S> {
 
     /// Give back a buffer from [`Connection::take_direct`] unused.
     pub(crate) fn restore_direct(&mut self, buf: Vec<u8>) {
-        if let Phase::Open { rx, .. } | Phase::Closing { rx, .. } = &mut self.phase {
+        if let Phase::Open { rx, .. } = &mut self.phase {
             rx.restore_direct(buf);
         }
     }
@@ -459,27 +568,26 @@ impl<S> Connection<S> {
         buf: Vec<u8>,
         n: usize,
         h: &H,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
     ) {
         if n > 0 {
             self.core.last_rx_ms = ctx.now_ms;
-            self.core.flags.clear(Flags::PINGED);
+            self.core.flags.remove(Flags::PINGED);
             ctx.stats.bytes_in += n as u64;
         }
-        if matches!(self.phase, Phase::Open { .. } | Phase::Closing { .. }) {
+        if matches!(self.phase, Phase::Open { .. }) {
             self.feed_frames(Input::Direct(buf, n), h, ctx);
         }
     }
 
     /// Hand held events to the handler while the connection is below its
     /// limit (the worker calls this whenever it settles a connection).
-    pub(crate) fn process_held<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+    pub(crate) fn process_held<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
         while !self.core.held.is_empty() && !self.rx_blocked(ctx) {
             let id = self.core.id(ctx);
             let Connection { core, phase } = self;
-            let (user, closing) = match phase {
-                Phase::Open { user, .. } => (user, false),
-                Phase::Closing { user, .. } => (user, true),
+            let user = match phase {
+                Phase::Open { user, .. } => user,
                 // Closed: nothing reads them any more.
                 Phase::Handshaking(_) | Phase::Closed => {
                     core.held.clear();
@@ -489,9 +597,27 @@ impl<S> Connection<S> {
             let Some(ev) = core.held.pop() else {
                 return;
             };
-            hand_over(h, core, ctx, id, user, closing, ev);
-            self.after_callback(h, ctx);
+            if hand_over(h, core, ctx, id, user, ev).is_err() {
+                self.handler_panicked(h, ctx);
+                return;
+            }
         }
+    }
+
+    /// A handler callback panicked (in an unwinding build): the connection
+    /// is closed with 1011 and `on_close` is delivered once (with 1011),
+    /// as after a protocol error; nothing more is handed to the handler.
+    /// Other connections of the worker are not touched.
+    fn handler_panicked<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
+        ctx.stats.handler_panics += 1;
+        tracing::error!(
+            conn = ?self.core.id(ctx),
+            "handler panicked; closing the connection with 1011"
+        );
+        self.core.held.clear();
+        self.core
+            .queue_close(ctx, Some(CloseCode::INTERNAL_ERROR), "internal error");
+        self.close_now(h, ctx, CloseCode::INTERNAL_ERROR, "handler panicked");
     }
 
     fn after_handshake<H: Handler<State = S>>(
@@ -499,62 +625,69 @@ impl<S> Connection<S> {
         status: Result<HandshakeStatus, ringws_codec::HandshakeError>,
         data: &mut [u8],
         h: &H,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
     ) {
         let mut out = std::mem::take(&mut ctx.scratch);
         out.clear();
         match status {
             Ok(HandshakeStatus::Partial) => {}
-            Ok(HandshakeStatus::Complete { request, consumed }) => match h.on_upgrade(&request) {
-                Ok(accept) => {
-                    match write_accept_response(
-                        &mut out,
-                        &request,
-                        accept.protocol.as_deref(),
-                        None,
-                        &[],
-                    ) {
-                        Ok(()) => {
-                            drop(request);
-                            self.core.queue(ctx).push_copy(&[&out]);
-                            self.core.mark_dirty(ctx);
-                            ctx.stats.handshakes += 1;
-                            self.phase = Phase::Open {
-                                user: accept.state,
-                                rx: Rx::new(),
-                            };
-                            let idle = ctx.limits.idle_timeout_ms;
-                            self.core.set_deadline(ctx, ctx.now_ms.saturating_add(idle));
-                            // A deadline moved later does not touch the heap;
-                            // the handshake-timeout entry re-queues it.
-                            if let Phase::Open { user, .. } = &mut self.phase {
-                                let id = self.core.id(ctx);
-                                h.on_open(
-                                    &mut Conn {
-                                        id,
-                                        core: &mut self.core,
-                                        ctx,
-                                    },
-                                    user,
-                                );
+            Ok(HandshakeStatus::Complete { request, consumed }) => {
+                match guarded(|| h.on_upgrade(&request)).unwrap_or_else(|()| {
+                    ctx.stats.handler_panics += 1;
+                    tracing::error!("on_upgrade panicked; refusing with 500");
+                    Err(Reject::new(500, "server error"))
+                }) {
+                    Ok(accept) => {
+                        match write_accept_response(
+                            &mut out,
+                            &request,
+                            accept.protocol.as_deref(),
+                            None,
+                            &[],
+                        ) {
+                            Ok(()) => {
+                                drop(request);
+                                self.core.queue(ctx).push_copy(&[&out]);
+                                self.core.mark_dirty(ctx);
+                                ctx.stats.handshakes += 1;
+                                self.phase = Phase::Open {
+                                    user: accept.state,
+                                    rx: Rx::new(),
+                                };
+                                let idle = ctx.limits.idle_timeout_ms;
+                                self.core.set_deadline(ctx, ctx.now_ms.saturating_add(idle));
+                                // A deadline moved later does not touch the heap;
+                                // the handshake-timeout entry re-queues it.
+                                let mut panicked = false;
+                                if let Phase::Open { user, .. } = &mut self.phase {
+                                    let id = self.core.id(ctx);
+                                    let core = &mut self.core;
+                                    let run = guarded(|| {
+                                        h.on_open(&mut Conn { id, core, ctx }, user);
+                                    });
+                                    panicked = run.is_err();
+                                }
+                                if panicked {
+                                    self.handler_panicked(h, ctx);
+                                }
+                                if consumed < data.len() && matches!(self.phase, Phase::Open { .. })
+                                {
+                                    self.feed_frames(Input::Bytes(&mut data[consumed..]), h, ctx);
+                                }
                             }
-                            self.after_callback(h, ctx);
-                            if consumed < data.len() && matches!(self.phase, Phase::Open { .. }) {
-                                self.feed_frames(Input::Bytes(&mut data[consumed..]), h, ctx);
+                            Err(e) => {
+                                tracing::warn!(error = %e, "handler accepted with an invalid response; refusing with 500");
+                                reject_response(500, "server error", &mut out);
+                                self.refuse(&out, ctx);
                             }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "handler accepted with an invalid response; refusing with 500");
-                            reject_response(500, "server error", &mut out);
-                            self.refuse(&out, ctx);
                         }
                     }
+                    Err(reject) => {
+                        reject_response(reject.status, &reject.reason, &mut out);
+                        self.refuse(&out, ctx);
+                    }
                 }
-                Err(reject) => {
-                    reject_response(reject.status, &reject.reason, &mut out);
-                    self.refuse(&out, ctx);
-                }
-            },
+            }
             Err(e) => {
                 tracing::debug!(
                     status = e.status(),
@@ -568,9 +701,9 @@ impl<S> Connection<S> {
         ctx.scratch = out;
     }
 
-    fn refuse(&mut self, response: &[u8], ctx: &mut WorkerCtx) {
+    fn refuse(&mut self, response: &[u8], ctx: &mut ConnCtx) {
         self.core.queue(ctx).push_copy(&[response]);
-        self.core.flags.set(Flags::CLOSE_SENT);
+        self.core.teardown = Teardown::CloseQueued;
         self.phase = Phase::Closed;
         self.core.finish(ctx);
     }
@@ -582,17 +715,18 @@ impl<S> Connection<S> {
     /// [`Connection::process_held`]. A close or a protocol error first hands
     /// over what is held, so the application sees every message that came
     /// before it.
-    fn feed_frames<H: Handler<State = S>>(&mut self, input: Input<'_>, h: &H, ctx: &mut WorkerCtx) {
+    fn feed_frames<H: Handler<State = S>>(&mut self, input: Input<'_>, h: &H, ctx: &mut ConnCtx) {
         let id = self.core.id(ctx);
         let over_limit = self.rx_blocked(ctx);
         let Connection { core, phase } = self;
-        let (user, rx, closing) = match phase {
-            Phase::Open { user, rx } => (user, rx, false),
-            Phase::Closing { user, rx } => (user, rx, true),
+        let (user, rx) = match phase {
+            Phase::Open { user, rx } => (user, rx),
             _ => return,
         };
         // What ended the connection, if anything: (code, reason, echo close).
         let mut end: Option<(CloseCode, String, bool)> = None;
+        // A handler callback panicked: stop, close with 1011.
+        let mut panicked = false;
         let mut holding = over_limit || !core.held.is_empty();
         // The assembled message being taken over to be held.
         let mut taking: Option<Kind> = None;
@@ -604,7 +738,7 @@ impl<S> Connection<S> {
                     ctx.stats.msgs_in += 1;
                     // Once a close is queued (by the handler, or before),
                     // the application gets no further messages.
-                    if closing || core.flags.has(Flags::CLOSE_SENT) {
+                    if core.close_sent() {
                         return Flow::Go;
                     }
                     if holding {
@@ -624,18 +758,26 @@ impl<S> Connection<S> {
                     // `send_message` claims its buffer if the handler sends
                     // exactly these bytes.
                     ctx.lend.lent = lent;
-                    h.on_message(
-                        &mut Conn {
-                            id,
-                            core: &mut *core,
-                            ctx: &mut *ctx,
-                        },
-                        user,
-                        m,
-                    );
+                    let run = guarded(|| {
+                        h.on_message(
+                            &mut Conn {
+                                id,
+                                core: &mut *core,
+                                ctx: &mut *ctx,
+                            },
+                            user,
+                            m,
+                        );
+                    });
                     ctx.lend.lent = None;
+                    panicked = run.is_err();
                     if ctx.lend.claimed.is_some() {
+                        // Even after a panic: the queue's placeholder gets
+                        // its bytes, then the connection is closed.
                         return Flow::Take;
+                    }
+                    if panicked {
+                        return Flow::Stop;
                     }
                 }
                 RxEvent::Taken(buf) => {
@@ -644,7 +786,7 @@ impl<S> Connection<S> {
                         return Flow::Go;
                     }
                     let at = ctx.lend.claimed.take().expect("a claim precedes Taken");
-                    if !core.fill_claim(ctx, at, buf) {
+                    if !core.fill_claim(ctx, at, buf) || panicked {
                         return Flow::Stop;
                     }
                 }
@@ -658,7 +800,10 @@ impl<S> Connection<S> {
                 }
                 RxEvent::Pong => {}
                 RxEvent::Close(code, reason) => {
-                    hand_over_all(h, core, ctx, id, user, closing);
+                    if hand_over_all(h, core, ctx, id, user).is_err() {
+                        panicked = true;
+                        return Flow::Stop;
+                    }
                     let code = code.unwrap_or(CloseCode::NO_STATUS);
                     // Echo the peer's code (RFC 6455 §5.5.1), or none if it sent none.
                     let echo = if code == CloseCode::NO_STATUS {
@@ -671,7 +816,10 @@ impl<S> Connection<S> {
                     return Flow::Stop;
                 }
                 RxEvent::Error(e) => {
-                    hand_over_all(h, core, ctx, id, user, closing);
+                    if hand_over_all(h, core, ctx, id, user).is_err() {
+                        panicked = true;
+                        return Flow::Stop;
+                    }
                     core.queue_close(ctx, Some(e.close_code()), e.reason());
                     end = Some((e.close_code(), e.reason().to_owned(), false));
                     return Flow::Stop;
@@ -679,15 +827,15 @@ impl<S> Connection<S> {
             }
             // Backpressure: at the limit the handler could only queue more.
             // Hold what follows (pings too: their pongs are queued).
-            if !closing && !core.flags.has(Flags::CLOSE_SENT) && core.buffered_amount() >= limit {
+            if !core.close_sent() && core.buffered_amount() >= limit {
                 holding = true;
             }
             Flow::Go
         });
-        if let Some((code, reason, _)) = end {
+        if panicked {
+            self.handler_panicked(h, ctx);
+        } else if let Some((code, reason, _)) = end {
             self.close_now(h, ctx, code, &reason);
-        } else {
-            self.after_callback(h, ctx);
         }
     }
 
@@ -695,69 +843,64 @@ impl<S> Connection<S> {
     fn close_now<H: Handler<State = S>>(
         &mut self,
         h: &H,
-        ctx: &mut WorkerCtx,
+        ctx: &mut ConnCtx,
         code: CloseCode,
         reason: &str,
     ) {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
-            Phase::Open { user, .. } | Phase::Closing { user, .. } => {
+            Phase::Open { user, .. } => {
                 ctx.stats.closed += 1;
-                h.on_close(user, code, reason);
+                // The phase is already `Closed`: whatever happens, this is
+                // the only `on_close` of the connection.
+                if guarded(|| h.on_close(user, code, reason)).is_err() {
+                    ctx.stats.handler_panics += 1;
+                    tracing::error!("on_close panicked");
+                }
             }
             Phase::Handshaking(_) | Phase::Closed => {}
         }
         self.core.finish(ctx);
     }
 
-    /// After a callback: the application may have called `close`.
-    pub(crate) fn after_callback<H: Handler<State = S>>(&mut self, _h: &H, ctx: &mut WorkerCtx) {
-        if self.core.flags.has(Flags::CLOSE_SENT) {
-            if let Phase::Open { .. } = self.phase {
-                if let Phase::Open { user, rx } = std::mem::replace(&mut self.phase, Phase::Closed)
-                {
-                    self.phase = Phase::Closing { user, rx };
-                }
-                let d = ctx.now_ms + ctx.limits.close_timeout_ms;
-                self.core.set_deadline(ctx, d);
-            }
-        }
-    }
-
     /// The peer ended its side of the stream (or the socket failed). What is
     /// queued is still flushed; a failing send then abandons it.
-    pub(crate) fn handle_eof<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+    pub(crate) fn handle_eof<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
         self.close_now(h, ctx, CloseCode::ABNORMAL, "");
     }
 
     /// Server shutdown: close with 1001.
-    pub(crate) fn going_away<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+    pub(crate) fn going_away(&mut self, ctx: &mut ConnCtx) {
         match self.phase {
             Phase::Open { .. } => {
                 self.core
                     .queue_close(ctx, Some(CloseCode::GOING_AWAY), "server shutting down");
-                self.after_callback(h, ctx);
             }
             Phase::Handshaking(_) => {
                 self.phase = Phase::Closed;
-                self.core.flags.set(Flags::DEAD);
+                self.core.kill();
             }
             _ => {}
         }
     }
 
     /// The deadline passed (spurious calls are harmless: it re-checks).
-    pub(crate) fn handle_timeout<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+    pub(crate) fn handle_timeout<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
         let now = ctx.now_ms;
-        if self.core.flags.has(Flags::FIN_AFTER_FLUSH) || self.core.flags.has(Flags::FIN_DONE) {
+        if self.core.teardown >= Teardown::Flushing {
             // Lingering too long, or the peer does not read our last bytes.
-            self.core.flags.set(Flags::DEAD);
+            self.core.kill();
             return;
         }
         match &mut self.phase {
             Phase::Handshaking(_) => {
                 tracing::debug!("handshake timeout");
                 self.phase = Phase::Closed;
-                self.core.flags.set(Flags::DEAD);
+                self.core.kill();
+            }
+            Phase::Open { .. } if self.core.close_sent() => {
+                // No close frame came back in time.
+                self.close_now(h, ctx, CloseCode::ABNORMAL, "");
+                self.core.kill();
             }
             Phase::Open { .. } => {
                 let idle = ctx.limits.idle_timeout_ms;
@@ -767,27 +910,21 @@ impl<S> Connection<S> {
                 let due = self.core.last_rx_ms.saturating_add(idle);
                 if now < due {
                     self.core.set_deadline(ctx, due);
-                } else if !self.core.flags.has(Flags::PINGED) {
+                } else if !self.core.flags.contains(Flags::PINGED) {
                     self.core.send_control(ctx, OpCode::Ping, b"");
-                    self.core.flags.set(Flags::PINGED);
+                    self.core.flags.insert(Flags::PINGED);
                     self.core.set_deadline(ctx, now.saturating_add(idle));
                 } else {
                     self.core
                         .queue_close(ctx, Some(CloseCode::GOING_AWAY), "idle timeout");
-                    self.after_callback(h, ctx);
                 }
             }
-            Phase::Closing { .. } => {
-                // No close frame came back in time.
-                self.close_now(h, ctx, CloseCode::ABNORMAL, "");
-                self.core.flags.set(Flags::DEAD);
-            }
-            Phase::Closed => self.core.flags.set(Flags::DEAD),
+            Phase::Closed => self.core.kill(),
         }
     }
 
     /// The send in flight finished; returns `true` if `on_drain` is due.
-    pub(crate) fn handle_sent(&mut self, result: Result<usize, i32>, ctx: &mut WorkerCtx) -> bool {
+    pub(crate) fn handle_sent(&mut self, result: Result<usize, i32>, ctx: &mut ConnCtx) -> bool {
         match result {
             Ok(n) if n > 0 => {
                 ctx.stats.bytes_out += n as u64;
@@ -799,11 +936,11 @@ impl<S> Connection<S> {
                 } else {
                     self.core.release_out(ctx);
                 }
-                if self.core.flags.has(Flags::OVER_LIMIT)
+                if self.core.flags.contains(Flags::OVER_LIMIT)
                     && self.core.buffered_amount() < ctx.limits.send_buffer_limit
                 {
-                    self.core.flags.clear(Flags::OVER_LIMIT);
-                    return matches!(self.phase, Phase::Open { .. });
+                    self.core.flags.remove(Flags::OVER_LIMIT);
+                    return self.is_open();
                 }
                 false
             }
@@ -813,26 +950,23 @@ impl<S> Connection<S> {
                     o.queue.clear(&mut ctx.loans);
                 }
                 self.core.release_out(ctx);
-                self.core.flags.set(Flags::DEAD);
+                self.core.kill();
                 false
             }
         }
     }
 
     /// Call `on_drain` (the worker decided it is due).
-    pub(crate) fn drain<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut WorkerCtx) {
+    pub(crate) fn drain<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
         let id = self.core.id(ctx);
+        let mut panicked = false;
         if let Phase::Open { user, .. } = &mut self.phase {
-            h.on_drain(
-                &mut Conn {
-                    id,
-                    core: &mut self.core,
-                    ctx,
-                },
-                user,
-            );
+            let core = &mut self.core;
+            panicked = guarded(|| h.on_drain(&mut Conn { id, core, ctx }, user)).is_err();
         }
-        self.after_callback(h, ctx);
+        if panicked {
+            self.handler_panicked(h, ctx);
+        }
     }
 }
 
@@ -841,22 +975,21 @@ impl<S> Connection<S> {
 fn hand_over<S, H: Handler<State = S>>(
     h: &H,
     core: &mut ConnCore,
-    ctx: &mut WorkerCtx,
+    ctx: &mut ConnCtx,
     id: ConnId,
     user: &mut S,
-    closing: bool,
     ev: HeldEvent,
-) {
+) -> Result<(), ()> {
     let text = match ev.kind {
         Kind::Ping => {
             core.send_control(ctx, OpCode::Pong, &ev.payload);
-            return;
+            return Ok(());
         }
         Kind::Text => true,
         Kind::Binary => false,
     };
-    if closing || core.flags.has(Flags::CLOSE_SENT) {
-        return;
+    if core.close_sent() {
+        return Ok(());
     }
     let bytes: &[u8] = &ev.payload;
     let m = if text {
@@ -865,8 +998,8 @@ fn hand_over<S, H: Handler<State = S>>(
             Ok(t) => Message::Text(t),
             Err(_) => {
                 tracing::error!("held text message is not UTF-8; dropping connection");
-                core.flags.set(Flags::DEAD);
-                return;
+                core.kill();
+                return Ok(());
             }
         }
     } else {
@@ -876,7 +1009,7 @@ fn hand_over<S, H: Handler<State = S>>(
         addr: bytes.as_ptr() as usize,
         len: bytes.len(),
     });
-    h.on_message(&mut Conn { id, core, ctx }, user, m);
+    let run = guarded(|| h.on_message(&mut Conn { id, core, ctx }, user, m));
     ctx.lend.lent = None;
     if let Some(at) = ctx.lend.claimed.take() {
         let buf = match ev.payload {
@@ -885,6 +1018,14 @@ fn hand_over<S, H: Handler<State = S>>(
         };
         core.fill_claim(ctx, at, buf);
     }
+    run
+}
+
+/// Run a handler callback, catching a panic (in an unwinding build; with
+/// `panic = "abort"` this is a plain call). The caller closes the
+/// connection the panic came from.
+fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, ()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| ())
 }
 
 /// Deliver everything held, whatever the send-buffer limit (a close or an
@@ -892,12 +1033,12 @@ fn hand_over<S, H: Handler<State = S>>(
 fn hand_over_all<S, H: Handler<State = S>>(
     h: &H,
     core: &mut ConnCore,
-    ctx: &mut WorkerCtx,
+    ctx: &mut ConnCtx,
     id: ConnId,
     user: &mut S,
-    closing: bool,
-) {
+) -> Result<(), ()> {
     while let Some(ev) = core.held.pop() {
-        hand_over(h, core, ctx, id, user, closing, ev);
+        hand_over(h, core, ctx, id, user, ev)?;
     }
+    Ok(())
 }

@@ -9,12 +9,9 @@ use ringws_codec::{
 };
 
 use super::state::Phase;
+use super::topics::Topics;
 use super::*;
-use crate::reactor::{Backend, Token};
-use crate::server::{
-    Accept, Conn, Handler, Limits, LocalStats, Message, Reject, Shared, WorkerCtx,
-};
-use crate::shard::{Timers, Topics};
+use crate::reactor::Token;
 
 #[derive(Default)]
 struct Log(Mutex<Vec<String>>);
@@ -48,8 +45,8 @@ impl Handler for Arc<Log> {
     }
 }
 
-fn ctx() -> WorkerCtx {
-    WorkerCtx {
+fn ctx() -> ConnCtx {
+    ConnCtx {
         worker: 0,
         dirty: Vec::new(),
         limits: Limits {
@@ -68,19 +65,16 @@ fn ctx() -> WorkerCtx {
         scratch: Vec::new(),
         out_pool: Vec::new(),
         topics: Topics::default(),
-        publishes: Vec::new(),
-        broadcasts: Vec::new(),
-        shared: Arc::new(
-            Shared::new(1, Backend::Epoll, vec!["127.0.0.1:1".parse().unwrap()]).unwrap(),
-        ),
+        outbox: Vec::new(),
         lend: Default::default(),
         loans: crate::conn::Loans::new(0, false),
+        link: Arc::new(()),
     }
 }
 
 /// Everything the connection queued, as the client would read it, and
 /// "sent" (as if the kernel took it all).
-fn take_output(c: &mut Connection<()>, ctx: &mut WorkerCtx) -> Vec<u8> {
+fn take_output(c: &mut Connection<()>, ctx: &mut ConnCtx) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(o) = &mut c.core.out {
         if !o.queue.prepare(&mut o.op) {
@@ -118,7 +112,7 @@ fn frame(op: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
 }
 
 /// A connection past its handshake, plus the client's receiver.
-fn open(h: &Arc<Log>, ctx: &mut WorkerCtx) -> (Connection<()>, Receiver) {
+fn open(h: &Arc<Log>, ctx: &mut ConnCtx) -> (Connection<()>, Receiver) {
     let mut c = Connection::new(
         -1,
         Token { slot: 0, gen: 0 },
@@ -162,7 +156,7 @@ fn echo_ping_and_peer_close() {
         client_events(&mut rx, &mut out),
         ["Close(Some((4000, \"\")))"]
     );
-    assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH));
+    assert!((c.core.teardown == Teardown::Flushing));
     assert_eq!(
         *h.0.lock().unwrap(),
         ["open", "Text(\"hi\")", "close 4000 bye"]
@@ -195,7 +189,7 @@ fn protocol_errors_send_their_close_code() {
             ev[0].starts_with(&format!("Close(Some(({code},")),
             "{name}: {ev:?}"
         );
-        assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH), "{name}");
+        assert!((c.core.teardown == Teardown::Flushing), "{name}");
         let last = h.0.lock().unwrap().last().unwrap().clone();
         assert!(
             last.starts_with(&format!("close {code} ")),
@@ -215,7 +209,7 @@ fn timeouts_by_phase() {
     assert_eq!(c.core.deadline_ms, 1000);
     ctx.now_ms = 1000;
     c.handle_timeout(&h, &mut ctx);
-    assert!(c.core.flags.has(Flags::DEAD));
+    assert!(c.core.is_dead());
     assert!(h.0.lock().unwrap().is_empty());
 
     // Open and idle: a spurious early call is a no-op, then ping, then 1001.
@@ -239,7 +233,7 @@ fn timeouts_by_phase() {
     // No close comes back within the close timeout → 1006, dead.
     ctx.now_ms = 1200;
     c.handle_timeout(&h, &mut ctx);
-    assert!(c.core.flags.has(Flags::DEAD));
+    assert!(c.core.is_dead());
     assert_eq!(h.0.lock().unwrap().last().unwrap(), "close 1006 ");
 }
 
@@ -259,7 +253,7 @@ fn application_refusal_is_an_http_response() {
         String::from_utf8_lossy(&out)
     );
     assert!(!c.is_open());
-    assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH));
+    assert!((c.core.teardown == Teardown::Flushing));
 }
 
 #[test]
@@ -284,7 +278,7 @@ fn no_messages_after_the_handler_closes() {
         "no second close frame"
     );
     assert_eq!(h.0.lock().unwrap().last().unwrap(), "close 4002 ");
-    assert!(c.core.flags.has(Flags::FIN_AFTER_FLUSH));
+    assert!((c.core.teardown == Teardown::Flushing));
 }
 
 #[test]

@@ -1,87 +1,13 @@
 //! [`ServerHandle`]: talk to a running server from any thread.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use ringws_codec::{server_frame, OpCode};
-
+use crate::conn::{encode_frame, Conn, ConnId, Message};
 use crate::reactor::Backend;
-use crate::server::{ConnId, LocalStats, Message};
-use crate::shard::{Command, Mailbox};
-
-/// A worker's published counters. Only that worker writes them (plain
-/// stores of its running totals, once per loop turn); readers load relaxed.
-#[derive(Default)]
-pub(crate) struct WorkerStats {
-    connections: AtomicU64,
-    handshakes: AtomicU64,
-    msgs_in: AtomicU64,
-    msgs_out: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-    stale_dropped: AtomicU64,
-    loop_turns: AtomicU64,
-    recv_completions: AtomicU64,
-    direct_bytes: AtomicU64,
-    sends: AtomicU64,
-    lent_sends: AtomicU64,
-}
-
-impl WorkerStats {
-    pub(crate) fn publish(&self, connections: usize, s: &LocalStats) {
-        self.connections.store(connections as u64, Relaxed);
-        self.handshakes.store(s.handshakes, Relaxed);
-        self.msgs_in.store(s.msgs_in, Relaxed);
-        self.msgs_out.store(s.msgs_out, Relaxed);
-        self.bytes_in.store(s.bytes_in, Relaxed);
-        self.bytes_out.store(s.bytes_out, Relaxed);
-        self.stale_dropped.store(s.stale_dropped, Relaxed);
-        self.loop_turns.store(s.loop_turns, Relaxed);
-        self.recv_completions.store(s.recv_completions, Relaxed);
-        self.direct_bytes.store(s.direct_bytes, Relaxed);
-        self.sends.store(s.sends, Relaxed);
-        self.lent_sends.store(s.lent_sends, Relaxed);
-    }
-}
-
-/// What every thread shares: the workers' inboxes and counters.
-pub(crate) struct Shared {
-    pub(crate) mailboxes: Vec<Mailbox>,
-    pub(crate) stats: Vec<WorkerStats>,
-    backend: Backend,
-    local_addrs: Vec<SocketAddr>,
-    pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
-}
-
-impl Shared {
-    pub(crate) fn new(
-        workers: usize,
-        backend: Backend,
-        local_addrs: Vec<SocketAddr>,
-    ) -> std::io::Result<Self> {
-        Ok(Self {
-            mailboxes: (0..workers)
-                .map(|_| Mailbox::new())
-                .collect::<Result<_, _>>()?,
-            stats: (0..workers).map(|_| WorkerStats::default()).collect(),
-            backend,
-            local_addrs,
-            threads: Mutex::new(Vec::new()),
-        })
-    }
-
-    pub(crate) fn local_addrs(&self) -> &[SocketAddr] {
-        &self.local_addrs
-    }
-
-    pub(crate) fn workers(&self) -> usize {
-        self.mailboxes.len()
-    }
-}
+use crate::shard::{Command, Shared};
 
 /// A snapshot of the server's counters (summed over workers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +40,9 @@ pub struct Stats {
     /// Payloads sent straight from the receive buffer they arrived in,
     /// without a copy (see `Builder::send_from_recv_buffers`).
     pub lent_sends: u64,
+    /// Handler callbacks that panicked (each closed its connection with
+    /// 1011; see [`Handler`](crate::Handler)).
+    pub handler_panics: u64,
     /// The backend running.
     pub backend: Backend,
 }
@@ -129,15 +58,6 @@ pub struct ServerHandle {
     shared: Arc<Shared>,
 }
 
-/// Encode a whole unmasked frame once, to be shared by every recipient.
-pub(crate) fn encode_frame(msg: Message<'_>) -> Bytes {
-    let (op, payload) = match msg {
-        Message::Text(t) => (OpCode::Text, t.as_bytes()),
-        Message::Binary(b) => (OpCode::Binary, b),
-    };
-    server_frame(op, payload)
-}
-
 impl ServerHandle {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
@@ -145,17 +65,17 @@ impl ServerHandle {
 
     /// The (first) address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addrs[0]
+        self.shared.local_addrs()[0]
     }
 
     /// Every address the server listens on, in `bind` order.
     pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.shared.local_addrs
+        self.shared.local_addrs()
     }
 
     /// The backend running.
     pub fn backend(&self) -> Backend {
-        self.shared.backend
+        self.shared.backend()
     }
 
     /// Send a message to one connection, from any thread. Delivery is
@@ -201,7 +121,8 @@ impl ServerHandle {
             direct_bytes: 0,
             sends: 0,
             lent_sends: 0,
-            backend: self.shared.backend,
+            handler_panics: 0,
+            backend: self.shared.backend(),
         };
         for w in &self.shared.stats {
             s.connections += w.connections.load(Relaxed);
@@ -216,6 +137,7 @@ impl ServerHandle {
             s.direct_bytes += w.direct_bytes.load(Relaxed);
             s.sends += w.sends.load(Relaxed);
             s.lent_sends += w.lent_sends.load(Relaxed);
+            s.handler_panics += w.handler_panics.load(Relaxed);
         }
         s
     }
@@ -243,5 +165,18 @@ impl ServerHandle {
         for t in threads {
             let _ = t.join();
         }
+    }
+}
+
+impl Conn<'_> {
+    /// A handle on the whole server (cheap: one reference count), e.g. to
+    /// keep for [`ServerHandle::send_to`] from other threads.
+    pub fn server(&self) -> ServerHandle {
+        let shared = self
+            .link()
+            .clone()
+            .downcast::<Shared>()
+            .expect("a connection's link is its server's shared state");
+        ServerHandle::new(shared)
     }
 }

@@ -53,8 +53,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::conn::ConnId;
 use crate::reactor::sys;
-use crate::server::ConnId;
 
 /// A command for a worker.
 pub(crate) enum Command {

@@ -1,12 +1,14 @@
-//! A worker's shard: its connection slab, timers, inbox and event loop.
+//! A worker's shard: its connection slab, inbox, the state every thread
+//! shares, the configuration and the event loop.
 
+mod config;
 mod cross;
+mod shared;
 mod slab;
-mod timers;
-mod topics;
 mod worker;
 
+pub(crate) use config::Config;
+pub use config::DIRECT_RECV_MIN;
 pub(crate) use cross::{Command, Mailbox};
-pub(crate) use timers::Timers;
-pub(crate) use topics::Topics;
+pub(crate) use shared::Shared;
 pub(crate) use worker::spawn_workers;

@@ -12,7 +12,6 @@
 //! re-arm and `MSG_RING` doorbell of the turn is submitted by the next
 //! turn's single `submit_and_wait`.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::{mpsc, Arc};
@@ -22,10 +21,12 @@ use ringws_codec::HandshakeConfig;
 
 use super::cross::Command;
 use super::slab::Slab;
-use super::timers::Timers;
-use crate::conn::{Connection, Current, Flags, Loans, RxConfig};
-use crate::reactor::{sys, Completion, Reactor, ReactorConfig, RecvEnd, Token};
-use crate::server::{Config, Handler, Limits, LocalStats, Shared, WorkerCtx};
+use super::{Config, Shared};
+use crate::conn::{
+    Armed, ConnCtx, Connection, Current, Fanout, Flags, Handler, Limits, Loans, LocalStats, Plan,
+    RxConfig, Step, Teardown, Timers, Topics,
+};
+use crate::reactor::{sys, Completion, Reactor, ReactorConfig, Token};
 
 fn ms(d: std::time::Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128 / 2) as u64
@@ -66,8 +67,10 @@ pub(crate) fn spawn_workers<H: Handler>(
                     Ok(mut w) => {
                         let _ = ready.send(Ok(()));
                         drop(ready);
-                        // A panicking handler takes its worker (and the
-                        // worker's connections) down: say so, don't vanish.
+                        // A handler's panic is caught per callback and
+                        // costs only its connection (`conn/state.rs`); a
+                        // panic in the engine itself takes the worker (and
+                        // its connections) down: say so, don't vanish.
                         let run =
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run()));
                         match run {
@@ -132,7 +135,10 @@ struct Worker<H: Handler> {
     slab: Slab<Connection<H::State>>,
     handler: Arc<H>,
     shared: Arc<Shared>,
-    ctx: WorkerCtx,
+    /// What connections and handlers may reach of the worker.
+    ctx: ConnCtx,
+    /// Fan-out from other workers and threads, delivered with the flush.
+    fanin: Vec<Fanout>,
     hs: HandshakeConfig,
     max_conns: usize,
     start: Instant,
@@ -144,19 +150,10 @@ struct Worker<H: Handler> {
     shutdown_at: Option<u64>,
     accept_errors: u64,
     next_accept_log_ms: u64,
-    /// Direct receives of large frames. Declared after `reactor`, so the
-    /// ring is gone before the buffers lent to it are freed.
-    direct: Direct,
-}
-
-/// What direct receives need besides the connection.
-struct Direct {
     /// The least payload still to come that makes a frame go straight
-    /// into its message buffer (`None`: off).
-    min: Option<usize>,
-    /// Message buffers lent to the kernel by direct receives in flight, by
-    /// slot (a slot is not released while its receive is in flight).
-    lent: HashMap<u32, Vec<u8>>,
+    /// into its message buffer (`None`: off). The buffers lent to the
+    /// kernel meanwhile are kept by the book of loans (`ctx.loans`).
+    direct_min: Option<usize>,
 }
 
 /// Most bytes one direct receive asks for (a larger frame takes several):
@@ -191,7 +188,7 @@ impl<H: Handler> Worker<H> {
         for &l in &listeners {
             reactor.arm_accept(l)?;
         }
-        let ctx = WorkerCtx {
+        let ctx = ConnCtx {
             worker: id,
             dirty: Vec::new(),
             limits: Limits {
@@ -209,12 +206,11 @@ impl<H: Handler> Worker<H> {
             stats: LocalStats::default(),
             scratch: Vec::new(),
             out_pool: Vec::new(),
-            topics: Default::default(),
-            publishes: Vec::new(),
-            broadcasts: Vec::new(),
-            shared: shared.clone(),
+            topics: Topics::default(),
+            outbox: Vec::new(),
             lend: Default::default(),
             loans: Loans::new(reactor.recv_buffer_count(), cfg.send_from_recv_buffers),
+            link: shared.clone(),
         };
         let direct_min = cfg.direct_recv_min;
         tracing::debug!(
@@ -237,14 +233,12 @@ impl<H: Handler> Worker<H> {
             start: Instant::now(),
             events: Vec::with_capacity(256),
             inbox: Vec::new(),
+            fanin: Vec::new(),
             owed: Vec::new(),
             shutdown_at: None,
             accept_errors: 0,
             next_accept_log_ms: 0,
-            direct: Direct {
-                min: direct_min,
-                lent: HashMap::new(),
-            },
+            direct_min,
         })
     }
 
@@ -309,7 +303,7 @@ impl<H: Handler> Worker<H> {
             Completion::Data { token, buf } => {
                 self.ctx.stats.recv_completions += 1;
                 if let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) {
-                    if c.core.flags.has(Flags::FIN_DONE) || c.core.flags.has(Flags::DEAD) {
+                    if c.core.teardown >= Teardown::FinSent {
                         // Lingering after our FIN: discard.
                     } else {
                         // SAFETY: the slice is used only inside this call and
@@ -335,74 +329,26 @@ impl<H: Handler> Worker<H> {
                 let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
                     return;
                 };
-                let stopping =
-                    c.core.flags.has(Flags::RECV_STOPPING) || c.core.flags.has(Flags::DEAD);
-                let paused = c.core.flags.has(Flags::RECV_PAUSED);
-                let to_direct = c.core.flags.has(Flags::TO_DIRECT);
-                let was_short = c.core.flags.has(Flags::RECV_SHORT);
-                c.core.flags.clear(Flags::TO_DIRECT | Flags::RECV_SHORT);
-                if c.core.flags.has(Flags::RECV_DIRECT) {
+                if let Some(buf) = self.ctx.loans.direct_back(token.slot) {
                     // A direct receive ended with nothing: the message
                     // buffer goes back to the receiver as it was.
-                    c.core.flags.clear(Flags::RECV_DIRECT);
-                    if let Some(buf) = self.direct.lent.remove(&token.slot) {
-                        c.handle_direct(buf, 0, &*self.handler, &mut self.ctx);
-                    }
+                    c.handle_direct(buf, 0, &*self.handler, &mut self.ctx);
                 }
-                c.core.flags.clear(Flags::RECV_ARMED);
-                // Arm again after a multishot that stopped (or a short
-                // receive), or after a cancel made to go direct.
-                let again =
-                    end == RecvEnd::Rearm || (to_direct && end == RecvEnd::Error(libc::ECANCELED));
-                if stopping {
-                    // Released by `settle` once nothing is in flight.
-                } else if paused {
-                    // Paused for backpressure: the held bytes come first;
-                    // `settle` re-arms, or acts on the end.
-                    if !matches!(end, RecvEnd::Rearm | RecvEnd::Error(libc::ECANCELED)) {
-                        c.core.flags.set(Flags::PEER_ENDED);
-                    }
-                } else if again {
-                    Self::arm_receive(&mut self.reactor, &mut self.direct, token, c, was_short);
-                } else {
-                    // The peer may only have half-closed: what we queued
-                    // (say, the close echo) is still flushed before the
-                    // connection is released.
-                    c.handle_eof(&*self.handler, &mut self.ctx);
-                }
+                c.recv_ended(end, &*self.handler, &mut self.ctx);
                 self.settle(token);
             }
             Completion::Direct { token, len } => {
                 self.ctx.stats.recv_completions += 1;
                 self.ctx.stats.direct_bytes += len as u64;
-                let buf = self.direct.lent.remove(&token.slot).map(|mut buf| {
-                    // A recv writes at most the `room` it was given, which
-                    // `arm_receive` took from the spare capacity.
-                    assert!(len <= buf.capacity() - buf.len(), "direct receive overran");
-                    // SAFETY: the kernel initialised `len` bytes right after
-                    // the buffer's contents (the receive's target).
-                    unsafe { buf.set_len(buf.len() + len) };
-                    buf
-                });
+                let buf = self.ctx.loans.direct_done(token.slot, len);
                 let Some((_, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
                     return;
                 };
-                c.core.flags.clear(Flags::RECV_ARMED | Flags::RECV_DIRECT);
-                let f = c.core.flags;
-                if let (Some(buf), false) = (buf, f.has(Flags::FIN_DONE) || f.has(Flags::DEAD)) {
+                c.core.recv.direct_done();
+                if let (Some(buf), false) = (buf, c.core.teardown >= Teardown::FinSent) {
                     c.handle_direct(buf, len, &*self.handler, &mut self.ctx);
                 }
-                // The next receive, unless the connection stops reading.
-                let f = c.core.flags;
-                if !(f.has(Flags::DEAD) || f.has(Flags::RECV_STOPPING) || f.has(Flags::RECV_PAUSED))
-                {
-                    if c.wants_pause(&self.ctx) {
-                        // `settle` re-arms once the queue drains.
-                        c.core.flags.set(Flags::RECV_PAUSED);
-                    } else {
-                        Self::arm_receive(&mut self.reactor, &mut self.direct, token, c, false);
-                    }
-                }
+                // `settle` arms the next receive, or pauses.
                 self.settle(token);
             }
             Completion::Sent { token, result } => {
@@ -430,65 +376,26 @@ impl<H: Handler> Worker<H> {
         let conn = Connection::new(fd, token, self.hs, &mut self.ctx);
         let inserted = self.slab.insert(conn);
         debug_assert_eq!(inserted, (slot, gen));
-        let c = self.slab.get_mut(slot, gen).expect("just inserted");
-        match self.reactor.arm_recv(token, fd) {
-            Ok(()) => c.core.flags.set(Flags::RECV_ARMED),
-            Err(e) => {
-                tracing::warn!(error = %e, "arming receive failed");
-                c.core.flags.set(Flags::DEAD);
-            }
-        }
+        // `settle` arms its receive.
         self.settle(token);
     }
 
-    /// Act on the flags the state machine set: pause or resume reading for
-    /// backpressure, half-close after the flush, stop the receive, release
-    /// the connection when nothing is in flight.
+    /// Act on what the state machine decided: the receive step it
+    /// returns (pause or resume reading for backpressure, go direct),
+    /// half-close after the flush, stop the receive of an abandoned
+    /// connection, release the connection when nothing is in flight.
     fn settle(&mut self, token: Token) {
         let Some((gen, c)) = self.slab.get_mut_masked(token.slot, token.gen) else {
             return;
         };
-        let f = c.core.flags;
-        if !f.has(Flags::DEAD) && !f.has(Flags::RECV_STOPPING) {
-            // Backpressure: at the send-buffer limit, stop reading so TCP
-            // pushes back on the peer; below it (where `on_drain` fires),
-            // process what was held, then read again.
-            c.process_held(&*self.handler, &mut self.ctx);
-            let f = c.core.flags;
-            if c.wants_pause(&self.ctx) {
-                if f.has(Flags::RECV_ARMED) && !f.has(Flags::RECV_PAUSED) {
-                    c.core.flags.set(Flags::RECV_PAUSED);
-                    self.reactor.pause_recv(token, c.core.fd);
-                }
-            } else if f.has(Flags::RECV_PAUSED) && !f.has(Flags::RECV_ARMED) {
-                // The paused receive has ended (its last data was held).
-                c.core.flags.clear(Flags::RECV_PAUSED);
-                if f.has(Flags::PEER_ENDED) {
-                    c.handle_eof(&*self.handler, &mut self.ctx);
-                } else {
-                    Self::arm_receive(&mut self.reactor, &mut self.direct, token, c, false);
-                }
-            } else if let Some(min) = self.direct.min {
-                // A large frame has begun: swap the multishot for direct
-                // receives into its message buffer once the cancel ends it.
-                let f = c.core.flags;
-                if f.has(Flags::RECV_ARMED)
-                    && !f.has(Flags::RECV_DIRECT | Flags::RECV_SHORT | Flags::TO_DIRECT)
-                    && !f.has(Flags::RECV_PAUSED)
-                    && c.wants_direct(min)
-                {
-                    c.core.flags.set(Flags::TO_DIRECT);
-                    self.reactor.pause_recv(token, c.core.fd);
-                }
-            }
-        }
-        let f = c.core.flags;
-        if f.has(Flags::FIN_AFTER_FLUSH)
-            && !f.has(Flags::FIN_DONE)
+        let step = c.poll_recv(self.direct_min, &*self.handler, &mut self.ctx);
+        let min = self.direct_min;
+        Self::execute(&mut self.reactor, &mut self.ctx.loans, min, token, c, step);
+        if c.core.teardown == Teardown::Flushing
             && !c.core.in_flight()
             && c.core.buffered_amount() == 0
         {
-            c.core.flags.set(Flags::FIN_DONE);
+            c.core.teardown = Teardown::FinSent;
             // FIN after our last bytes; keep reading (and discarding) so a
             // close with unread input does not turn into a reset that could
             // destroy the close frame on its way.
@@ -501,16 +408,15 @@ impl<H: Handler> Worker<H> {
             if self.shutdown_at.is_some() {
                 // Shutting down: the closing handshake is done, do not
                 // linger for the peer's FIN.
-                c.core.flags.set(Flags::DEAD);
+                c.core.kill();
             }
         }
-        let f = c.core.flags;
-        if f.has(Flags::DEAD) {
+        if c.core.is_dead() {
             // Abandon output: drop what is queued; a send stuck in flight
             // (peer not reading) is ended by shutting the socket down.
             if c.core.in_flight() {
-                if !f.has(Flags::ABORTED) {
-                    c.core.flags.set(Flags::ABORTED);
+                if c.core.teardown != Teardown::Aborted {
+                    c.core.teardown = Teardown::Aborted;
                     sys::shutdown(c.core.fd);
                 }
             } else if c.core.buffered_amount() > 0 {
@@ -519,92 +425,94 @@ impl<H: Handler> Worker<H> {
                 }
                 c.core.release_out(&mut self.ctx);
             }
-            if f.has(Flags::RECV_ARMED) && !f.has(Flags::RECV_STOPPING) {
-                c.core.flags.set(Flags::RECV_STOPPING);
-                self.reactor.stop_recv(token, c.core.fd);
-            }
+            let step = c.core.recv.stop();
+            Self::execute(&mut self.reactor, &mut self.ctx.loans, None, token, c, step);
         }
         // Release once nothing is in flight and nothing is left to do: the
         // receive has ended, no send is in flight, and either our last
         // bytes and FIN are out or the connection was abandoned.
         let c = self.slab.get_mut(token.slot, gen).expect("present");
-        let f = c.core.flags;
-        if !f.has(Flags::RECV_ARMED)
+        if !c.core.recv.is_armed()
             && !c.core.in_flight()
-            && (f.has(Flags::DEAD) || (f.has(Flags::FIN_DONE) && c.core.buffered_amount() == 0))
+            && (c.core.is_dead()
+                || (c.core.teardown == Teardown::FinSent && c.core.buffered_amount() == 0))
         {
             let c = self.slab.remove(token.slot, gen).expect("present");
             // A receive ended by a pause leaves epoll's registration.
             self.reactor.forget_recv(token, c.core.fd);
             sys::close(c.core.fd);
-            if c.core.flags.has(Flags::SUBSCRIBED) {
+            if c.core.flags.contains(Flags::SUBSCRIBED) {
                 self.ctx.topics.remove_all((token.slot, gen));
             }
         }
     }
 
-    /// Arm a connection's receive (it has none armed): a direct one into
-    /// the message buffer when a large frame is in progress, the multishot
-    /// otherwise. A failure to arm abandons the connection.
-    ///
-    /// A connection whose last frame came directly ([`Flags::LARGE`]) reads
-    /// the next frame's header with a short receive first (unless that is
-    /// what just ended): a multishot would pull the whole next frame
-    /// through the ring before its header could be looked at.
-    fn arm_receive(
+    /// Do what the connection's receive state asked for.
+    fn execute(
         reactor: &mut Reactor,
-        direct: &mut Direct,
+        loans: &mut Loans,
+        direct_min: Option<usize>,
         token: Token,
         c: &mut Connection<H::State>,
-        after_short: bool,
+        step: Step,
     ) {
-        let fd = c.core.fd;
-        let Some(min) = direct.min else {
-            return Self::arm_multishot(reactor, token, c);
-        };
-        let large = c.core.flags.has(Flags::LARGE);
-        // A frame already being received directly continues so to its end
-        // (only a header just read by the short receive is judged by size).
-        let min = if large && !after_short { 1 } else { min };
-        if let Some((mut buf, room)) = c.take_direct(min, DIRECT_MAX) {
-            let spare = buf.spare_capacity_mut();
-            debug_assert!(room <= spare.len() && room <= DIRECT_MAX);
-            let ptr = spare.as_mut_ptr().cast::<u8>();
-            // SAFETY: `room` bytes of spare capacity are reserved at `ptr`.
-            // The buffer is kept in `lent` until the receive's completion
-            // (moving the `Vec` does not move its heap block), nothing reads
-            // it meanwhile, and the slot is not released while the receive
-            // is armed.
-            if unsafe { reactor.recv_into(token, fd, ptr, room as u32) } {
-                direct.lent.insert(token.slot, buf);
-                c.core
-                    .flags
-                    .set(Flags::RECV_ARMED | Flags::RECV_DIRECT | Flags::LARGE);
-                return;
-            }
-            // Not available after all: hand the buffer back untouched.
-            c.restore_direct(buf);
+        match step {
+            Step::Idle | Step::PeerEnded => {}
+            Step::Arm => Self::arm(reactor, loans, direct_min, token, c),
+            Step::Cancel => reactor.pause_recv(token, c.core.fd),
+            Step::Stop => reactor.stop_recv(token, c.core.fd),
         }
-        // The next header (or the rest of one the short receive cut).
-        if large && ((!after_short && c.at_frame_boundary()) || c.in_frame_header()) {
-            let header = ringws_codec::MAX_HEADER_LEN as u32;
-            if reactor.arm_recv_short(token, fd, header).is_ok() {
-                c.core.flags.set(Flags::RECV_ARMED | Flags::RECV_SHORT);
-                return;
-            }
-        }
-        c.core.flags.clear(Flags::LARGE);
-        Self::arm_multishot(reactor, token, c);
     }
 
-    /// Arm the multishot receive into the ring (abandon on failure).
-    fn arm_multishot(reactor: &mut Reactor, token: Token, c: &mut Connection<H::State>) {
-        match reactor.arm_recv(token, c.core.fd) {
-            Ok(()) => c.core.flags.set(Flags::RECV_ARMED),
-            Err(e) => {
-                tracing::warn!(error = %e, "arming receive failed");
-                c.core.flags.set(Flags::DEAD);
-            }
+    /// Arm the receive the connection plans; what the reactor refuses
+    /// falls back to the next kind, and a multishot that cannot be armed
+    /// abandons the connection.
+    fn arm(
+        reactor: &mut Reactor,
+        loans: &mut Loans,
+        direct_min: Option<usize>,
+        token: Token,
+        c: &mut Connection<H::State>,
+    ) {
+        let fd = c.core.fd;
+        let mut plan = c.plan_receive(direct_min, DIRECT_MAX);
+        loop {
+            plan = match plan {
+                Plan::Direct(buf, room) => {
+                    debug_assert!(room <= DIRECT_MAX);
+                    // The book holds the buffer before the kernel sees it.
+                    let ptr = loans.lend_direct(token.slot, buf, room);
+                    // SAFETY: `room` bytes of spare capacity are reserved at
+                    // `ptr` (`lend_direct` checked). The book keeps the
+                    // buffer until this receive's completion (and never
+                    // frees it if dropped first), nothing reads it meanwhile,
+                    // and the slot is not released while the receive is armed.
+                    if unsafe { reactor.recv_into(token, fd, ptr, room as u32) } {
+                        c.core.recv.armed(Armed::Direct);
+                        return;
+                    }
+                    let buf = loans.direct_back(token.slot).expect("just lent");
+                    c.direct_refused(buf)
+                }
+                Plan::Short(len) => {
+                    if reactor.arm_recv_short(token, fd, len).is_ok() {
+                        c.core.recv.armed(Armed::Short);
+                        return;
+                    }
+                    Plan::Multishot
+                }
+                Plan::Multishot => {
+                    match reactor.arm_recv(token, fd) {
+                        Ok(()) => c.core.recv.armed(Armed::Multishot),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "arming receive failed");
+                            c.core.recv.arm_failed();
+                            c.core.kill();
+                        }
+                    }
+                    return;
+                }
+            };
         }
     }
 
@@ -642,19 +550,19 @@ impl<H: Handler> Worker<H> {
                     }
                     _ => self.ctx.stats.stale_dropped += 1,
                 },
-                Command::Broadcast(frame) => self.ctx.broadcasts.push(frame),
-                Command::Publish(topic, frame) => self.ctx.publishes.push((topic, frame)),
+                Command::Broadcast(frame) => self.fanin.push(Fanout::All(frame)),
+                Command::Publish(topic, frame) => self.fanin.push(Fanout::Topic(topic, frame)),
                 Command::Shutdown(at) => {
                     let at_ms = ms(at.saturating_duration_since(self.start));
                     self.shutdown_at = Some(at_ms);
                     self.reactor.stop_accept();
                     for (slot, gen) in self.slab.ids() {
                         if let Some(c) = self.slab.get_mut(slot, gen) {
-                            c.going_away(&*self.handler, &mut self.ctx);
-                            if c.core.flags.has(Flags::FIN_DONE) {
+                            c.going_away(&mut self.ctx);
+                            if c.core.teardown == Teardown::FinSent {
                                 // Already closed and lingering for the
                                 // peer's FIN: not worth delaying shutdown.
-                                c.core.flags.set(Flags::DEAD);
+                                c.core.kill();
                             }
                         }
                         self.settle(Token { slot, gen });
@@ -688,34 +596,51 @@ impl<H: Handler> Worker<H> {
     fn force_close_all(&mut self) {
         for (slot, gen) in self.slab.ids() {
             if let Some(c) = self.slab.get_mut(slot, gen) {
-                if !c.core.flags.has(Flags::DEAD) {
+                if !c.core.is_dead() {
                     c.handle_eof(&*self.handler, &mut self.ctx);
-                    c.core.flags.set(Flags::DEAD);
+                    c.core.kill();
                 }
             }
             self.settle(Token { slot, gen });
         }
     }
 
-    /// Start one vectored send per connection with queued output.
-    fn flush(&mut self) {
-        // Broadcasts queued by handlers or other threads this turn.
-        if !self.ctx.broadcasts.is_empty() {
-            let frames = std::mem::take(&mut self.ctx.broadcasts);
+    /// The one fan-out path. Frames from this worker's handlers (the
+    /// outbox) go to the other workers' inboxes first; then every frame
+    /// for this worker's connections, from its handlers or from elsewhere,
+    /// is queued on each open recipient, sharing its bytes.
+    fn fan_out(&mut self) {
+        let mine = std::mem::take(&mut self.ctx.outbox);
+        let mbs = &self.shared.mailboxes;
+        let me = self.id as usize;
+        for f in &mine {
+            for (i, mb) in mbs.iter().enumerate().filter(|&(i, _)| i != me) {
+                let cmd = match f {
+                    Fanout::All(frame) => Command::Broadcast(frame.clone()),
+                    Fanout::Topic(topic, frame) => Command::Publish(topic.clone(), frame.clone()),
+                };
+                mb.push_from_worker(cmd, &mbs[me], i as u16);
+            }
+        }
+        let mut fanin = std::mem::take(&mut self.fanin);
+        fanin.extend(mine);
+        // Broadcasts first, in one pass over the table, then publishes.
+        if fanin.iter().any(|f| matches!(f, Fanout::All(_))) {
             for (slot, gen) in self.slab.ids() {
                 if let Some(c) = self.slab.get_mut(slot, gen) {
                     if c.is_open() {
-                        for f in &frames {
-                            c.core.send_frame(&mut self.ctx, f.clone());
+                        for f in &fanin {
+                            if let Fanout::All(frame) = f {
+                                c.core.send_frame(&mut self.ctx, frame.clone());
+                            }
                         }
                     }
                 }
             }
         }
-        if !self.ctx.publishes.is_empty() {
-            let publishes = std::mem::take(&mut self.ctx.publishes);
-            let mut ids = Vec::new();
-            for (topic, frame) in &publishes {
+        let mut ids = Vec::new();
+        for f in &fanin {
+            if let Fanout::Topic(topic, frame) = f {
                 self.ctx.topics.subscribers(topic, &mut ids);
                 for &(slot, gen) in &ids {
                     if let Some(c) = self.slab.get_mut(slot, gen) {
@@ -726,13 +651,25 @@ impl<H: Handler> Worker<H> {
                 }
             }
         }
-        // Settling may run handlers on held bytes, which queue more output:
-        // go round until nothing new was marked.
-        while !self.ctx.dirty.is_empty() {
-            let mut dirty = std::mem::take(&mut self.ctx.dirty);
-            self.flush_dirty(&mut dirty);
-            if self.ctx.dirty.is_empty() {
-                self.ctx.dirty = dirty;
+        fanin.clear();
+        self.fanin = fanin;
+    }
+
+    /// Start one vectored send per connection with queued output.
+    fn flush(&mut self) {
+        // Settling may run handlers on held bytes, which queue more output
+        // and fan-out: go round until nothing new was marked.
+        loop {
+            self.fan_out();
+            while !self.ctx.dirty.is_empty() {
+                let mut dirty = std::mem::take(&mut self.ctx.dirty);
+                self.flush_dirty(&mut dirty);
+                if self.ctx.dirty.is_empty() {
+                    self.ctx.dirty = dirty;
+                }
+            }
+            if self.ctx.outbox.is_empty() {
+                break;
             }
         }
     }
@@ -742,13 +679,16 @@ impl<H: Handler> Worker<H> {
             let Some(c) = self.slab.get_mut(token.slot, token.gen) else {
                 continue;
             };
-            c.core.flags.clear(Flags::DIRTY);
-            if c.core.flags.has(Flags::DEAD) {
+            c.core.flags.remove(Flags::DIRTY);
+            if c.core.is_dead() {
                 self.settle(token);
                 continue;
             }
             let fd = c.core.fd;
             if let Some(o) = &mut c.core.out {
+                // Plaintext queued this turn becomes wire bytes (a no-op
+                // for plain TCP).
+                c.core.transport.seal(&mut o.queue);
                 if !o.queue.in_flight() && o.queue.prepare(&mut o.op) {
                     let msg: *const libc::msghdr = &o.op.hdr;
                     // SAFETY: the msghdr lives in the connection's boxed

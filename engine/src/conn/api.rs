@@ -1,11 +1,61 @@
 //! What an application implements: [`Handler`], and the per-connection
-//! handle [`Conn`] its callbacks get.
+//! handle [`Conn`] its callbacks get. These are the connection's public
+//! types, so they live here; `server/` re-exports them (the dependency runs
+//! one way: server → shard → conn).
+
+use std::fmt;
 
 use bytes::Bytes;
-use ringws_codec::{CloseCode, Request};
+use ringws_codec::{server_frame, CloseCode, OpCode, Request};
 
-use crate::conn::ConnCore;
-use crate::server::{ConnId, WorkerCtx};
+use super::ctx::{ConnCtx, Fanout};
+use super::{ConnCore, Flags};
+
+/// A connection's identity across the server: worker, slab slot and the
+/// slot's generation. Once the connection closes the id is dead for good:
+/// a new connection in the same slot has another generation, so
+/// [`ServerHandle::send_to`](crate::ServerHandle::send_to) with an old id
+/// reaches nobody.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    worker: u16,
+    slot: u32,
+    gen: u32,
+}
+
+impl ConnId {
+    pub(crate) fn new(worker: u16, slot: u32, gen: u32) -> Self {
+        Self { worker, slot, gen }
+    }
+
+    /// Index of the worker that owns the connection.
+    pub fn worker(&self) -> usize {
+        self.worker as usize
+    }
+
+    pub(crate) fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    pub(crate) fn gen(&self) -> u32 {
+        self.gen
+    }
+}
+
+impl fmt::Debug for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConnId({}:{}#{})", self.worker, self.slot, self.gen)
+    }
+}
+
+/// Encode a whole unmasked frame once, to be shared by every recipient.
+pub(crate) fn encode_frame(msg: Message<'_>) -> Bytes {
+    let (op, payload) = match msg {
+        Message::Text(t) => (OpCode::Text, t.as_bytes()),
+        Message::Binary(b) => (OpCode::Binary, b),
+    };
+    server_frame(op, payload)
+}
 
 /// A complete message, borrowed from the receive buffer when it arrived in
 /// one piece (no copy, no allocation) or from the connection's assembly
@@ -94,6 +144,18 @@ impl Reject {
 /// Callbacks run on the worker's thread inside its event loop: they must not
 /// block. Messages borrow the receive buffer, which goes back to the kernel
 /// when `on_message` returns; copy what you keep.
+///
+/// # Panics
+///
+/// In a build that unwinds (the default `panic = "unwind"`; tests always
+/// do), a callback that panics loses its own connection, not the worker:
+/// the panic is caught, the connection is closed with 1011 (internal
+/// error), its `on_close` is called once with 1011 (a panic in `on_close`
+/// itself is caught and ends there; a panic in `on_upgrade` refuses the
+/// upgrade with 500), and the worker's other connections carry on.
+/// [`Stats::handler_panics`](crate::Stats::handler_panics) counts them.
+/// With `panic = "abort"` (the `ringws` binary's release profile) a panic
+/// ends the process, as it would anywhere else.
 pub trait Handler: Send + Sync + 'static {
     /// Per-connection state, created by [`Handler::on_upgrade`].
     type State: 'static;
@@ -129,7 +191,7 @@ pub trait Handler: Send + Sync + 'static {
 pub struct Conn<'a> {
     pub(crate) id: ConnId,
     pub(crate) core: &'a mut ConnCore,
-    pub(crate) ctx: &'a mut WorkerCtx,
+    pub(crate) ctx: &'a mut ConnCtx,
 }
 
 impl Conn<'_> {
@@ -174,24 +236,13 @@ impl Conn<'_> {
     /// included). The frame is encoded once; every connection's queue shares
     /// its bytes. Delivery to other workers goes through their inboxes.
     pub fn broadcast(&mut self, msg: Message<'_>) {
-        let frame = crate::server::handle::encode_frame(msg);
-        let mbs = &self.ctx.shared.mailboxes;
-        for (i, mb) in mbs.iter().enumerate() {
-            if i != self.ctx.worker as usize {
-                mb.push_from_worker(
-                    crate::shard::Command::Broadcast(frame.clone()),
-                    &mbs[self.ctx.worker as usize],
-                    i as u16,
-                );
-            }
-        }
-        self.ctx.broadcasts.push(frame);
+        self.ctx.outbox.push(Fanout::All(encode_frame(msg)));
     }
 
     /// Subscribe this connection to `topic` (see [`Conn::publish`]).
     /// Returns `false` if it already was.
     pub fn subscribe(&mut self, topic: &str) -> bool {
-        self.core.flags.set(crate::conn::Flags::SUBSCRIBED);
+        self.core.flags.insert(Flags::SUBSCRIBED);
         self.ctx
             .topics
             .subscribe(topic, (self.id.slot(), self.id.gen()))
@@ -208,25 +259,14 @@ impl Conn<'_> {
     /// connection included if it is subscribed). The frame is encoded once
     /// and its bytes shared by every recipient's queue.
     pub fn publish(&mut self, topic: &str, msg: Message<'_>) {
-        let frame = crate::server::handle::encode_frame(msg);
-        let topic: std::sync::Arc<str> = topic.into();
-        let mbs = &self.ctx.shared.mailboxes;
-        for (i, mb) in mbs.iter().enumerate() {
-            if i != self.ctx.worker as usize {
-                mb.push_from_worker(
-                    crate::shard::Command::Publish(topic.clone(), frame.clone()),
-                    &mbs[self.ctx.worker as usize],
-                    i as u16,
-                );
-            }
-        }
-        self.ctx.publishes.push((topic, frame));
+        self.ctx
+            .outbox
+            .push(Fanout::Topic(topic.into(), encode_frame(msg)));
     }
 
-    /// A handle on the whole server (cheap: one reference count), e.g. to
-    /// keep for [`crate::ServerHandle::send_to`] from other threads.
-    pub fn server(&self) -> crate::ServerHandle {
-        crate::ServerHandle::new(self.ctx.shared.clone())
+    /// What [`Conn::server`] (in `server/handle.rs`) makes its handle from.
+    pub(crate) fn link(&self) -> &std::sync::Arc<dyn std::any::Any + Send + Sync> {
+        &self.ctx.link
     }
 
     /// Bytes queued and not yet written to the socket.

@@ -1,0 +1,76 @@
+//! The configuration the workers run with (set through `Builder`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::reactor::Backend;
+
+/// Server configuration (see the [`Builder`](crate::Builder) methods for meanings and
+/// defaults).
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) bind: Vec<SocketAddr>,
+    pub(crate) workers: usize,
+    pub(crate) backend: Backend,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_frame_size: usize,
+    pub(crate) send_buffer_limit: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) close_timeout: Duration,
+    pub(crate) max_connections_per_worker: usize,
+    /// Receive buffers (count, size) if set; else the backend's default
+    /// ([`Config::recv_geometry`]).
+    pub(crate) recv_buffers: Option<(u16, u32)>,
+    pub(crate) incremental_recv: bool,
+    /// Receive the rest of a data frame straight into its message buffer
+    /// when at least this many payload bytes are still to come;
+    /// `None`: never.
+    pub(crate) direct_recv_min: Option<usize>,
+    /// Send a message's bytes from the receive buffer it arrived in.
+    pub(crate) send_from_recv_buffers: bool,
+    pub(crate) pin_workers: bool,
+    pub(crate) backlog: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: Vec::new(),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            backend: Backend::Auto,
+            max_message_size: 16 << 20,
+            max_frame_size: 16 << 20,
+            send_buffer_limit: 1 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(120)),
+            close_timeout: Duration::from_secs(5),
+            max_connections_per_worker: 1 << 20,
+            recv_buffers: None,
+            incremental_recv: true,
+            direct_recv_min: Some(DIRECT_RECV_MIN),
+            send_from_recv_buffers: true,
+            pin_workers: true,
+            backlog: 1024,
+        }
+    }
+}
+
+/// Default of [`Builder::direct_recv_min`](crate::Builder::direct_recv_min) (measured in docs/decisions.md).
+pub const DIRECT_RECV_MIN: usize = 128 << 10;
+
+impl Config {
+    /// Receive buffers per worker: the configured geometry, or the backend's
+    /// default. io_uring: 16 × 128 KiB, consumed incrementally (small reads
+    /// share a buffer) and small enough to stay in cache; epoll: 32 × 256
+    /// KiB, one buffer per read, so up to 32 reads per loop turn, and a 64
+    /// KiB message fits one read. Measured in docs/decisions.md.
+    pub(crate) fn recv_geometry(&self, backend: Backend) -> (u16, u32) {
+        self.recv_buffers.unwrap_or(match backend {
+            Backend::Epoll => (32, 256 << 10),
+            Backend::Uring | Backend::Auto => (16, 128 << 10),
+        })
+    }
+}
