@@ -142,8 +142,11 @@ impl Reject {
 /// worker thread and is handed to each callback.
 ///
 /// Callbacks run on the worker's thread inside its event loop: they must not
-/// block. Messages borrow the receive buffer, which goes back to the kernel
-/// when `on_message` returns; copy what you keep.
+/// block. A [`Message`] borrows the buffer it was received or assembled in
+/// and is valid only during `on_message`: copy what you keep. The buffer is
+/// reused once the callback returns, unless a send made during the callback
+/// queued bytes of it (an echo of a large message that arrived whole): then
+/// it stays out of the kernel's reach until those bytes have been sent.
 ///
 /// # Panics
 ///
@@ -200,13 +203,19 @@ impl Conn<'_> {
         self.id
     }
 
-    /// Send a text message.
+    /// Send a text message (copied, or sent from the receive buffer, as for
+    /// [`Conn::send_binary`]).
     pub fn send_text(&mut self, text: &str) -> SendStatus {
         self.core
             .send_message(self.ctx, ringws_codec::OpCode::Text, text.as_bytes())
     }
 
-    /// Send a binary message (the payload is copied into the send queue).
+    /// Send a binary message. Small payloads are copied into the send queue;
+    /// a payload of 4 KiB or more that is the payload of the message being
+    /// handled (an echo or relay of a message that arrived whole in a receive
+    /// buffer) is sent from that buffer without a copy, which stays lent until
+    /// the send completes (off with `Builder::send_from_recv_buffers(false)`);
+    /// any other payload is copied.
     pub fn send_binary(&mut self, data: &[u8]) -> SendStatus {
         self.core
             .send_message(self.ctx, ringws_codec::OpCode::Binary, data)

@@ -30,12 +30,6 @@ impl Timers {
             _ => None,
         }
     }
-
-    /// Entries queued (live and stale).
-    #[allow(dead_code)]
-    pub(crate) fn len(&self) -> usize {
-        self.heap.len()
-    }
 }
 
 #[cfg(test)]

@@ -169,11 +169,6 @@ impl BufRing {
         self.entries
     }
 
-    /// Size of each buffer.
-    pub(crate) fn buf_size(&self) -> u32 {
-        self.buf_size
-    }
-
     /// Pointer to buffer `bid`'s memory.
     pub(crate) fn buf_ptr(&self, bid: u16) -> *mut u8 {
         debug_assert!(bid < self.entries);

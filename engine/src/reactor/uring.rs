@@ -561,12 +561,6 @@ impl UringReactor {
     pub(crate) fn buf_count(&self) -> usize {
         self.bufs.entries() as usize
     }
-
-    /// Size of each provided receive buffer.
-    #[allow(dead_code)]
-    pub(crate) fn buf_size(&self) -> u32 {
-        self.bufs.buf_size()
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //!   in its own mailbox ([`Mailbox::push_from_worker`]) and submits one
 //!   `MSG_RING` per target before its next `submit_and_wait`; the kernel
 //!   posts a CQE straight into the target's ring. Measured on the
-//!   development machine (`perf/results/uring-experiments-msgring.json`,
+//!   development machine (`perf/results/2026-11-21-979ca62/uring-experiments-msgring.json`,
 //!   kernel 6.18, 2 CPUs, `SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN`): this
 //!   queue rung by `MSG_RING` has ~3.5–3.9× lower p99 round-trip wake-up
 //!   latency than the same queue rung by eventfd (median p99 169 µs against
