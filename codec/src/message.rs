@@ -25,6 +25,16 @@
 //!   returns it with [`Receiver::feed_direct`], which unmasks them in place
 //!   and checks them like fed bytes. The kernel's copy is then the only one.
 //!
+//! * A **compressed** message (permessage-deflate, RSV1 on its first frame,
+//!   [`ReceiverConfig::allow_rsv1`]) fed with [`Receiver::feed_inflating`]
+//!   is inflated fragment by fragment into the assembly buffer (the fed
+//!   bytes are unmasked in place and inflated from there), its inflated
+//!   size held to the message limit and its text UTF-8-checked as it comes
+//!   out; it is delivered as `Text`/`Binary` from the assembly buffer.
+//!   Fed with [`Receiver::feed`] instead, it is lent (one frame in the fed
+//!   buffer) or assembled compressed and delivered as
+//!   [`Event::Compressed`], for [`Inflater::inflate_message`].
+//!
 //! Either way an [`Event`] borrows the [`Feed`] it came from: the lending
 //! `next_event` cannot be called again until the event is dropped. Handle
 //! (or copy) each event before asking for the next.
