@@ -294,7 +294,8 @@ impl Receiver {
     /// byte), its **inflated** size held to `max_message_size` while
     /// inflating (1009 once passed; at most the limit plus one byte is
     /// ever produced), and delivered as [`Event::Text`] / [`Event::Binary`]
-    /// borrowed from the receiver.
+    /// borrowed from the receiver. Its compressed frames are not buffered,
+    /// so only `max_frame_size` applies to them.
     ///
     /// Caller's duties: pass the same `inflater` (the connection's, which
     /// keeps the LZ77 window between messages when context takeover was
@@ -598,11 +599,15 @@ impl Receiver {
                 if self.msg != Msg::None {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
-                if h.payload_len > self.max_message_size {
-                    return Err(ProtocolError::MessageTooBig);
-                }
                 let (assembling, compressed) = (false, h.rsv1);
                 let inflating = compressed && can_inflate;
+                // Bytes to buffer are held to the limit from the header; an
+                // inflated message's size is checked while inflating (its
+                // compressed frames are not buffered, and incompressible
+                // data inflates to slightly fewer bytes than it took).
+                if h.payload_len > self.max_message_size && !inflating {
+                    return Err(ProtocolError::MessageTooBig);
+                }
                 self.msg = if h.opcode == OpCode::Text {
                     Msg::Text {
                         assembling,

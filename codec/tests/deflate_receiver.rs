@@ -258,3 +258,34 @@ fn continuing_an_inflating_message_without_the_inflater_is_a_bug() {
     let mut feed = rx.feed(&mut b);
     while feed.next_event().is_some() {}
 }
+
+/// Regression (fuzz `inflate`, crash-f0dfd374): a compressed frame a few
+/// bytes longer than the message limit that inflates to less than the
+/// limit is accepted when inflated as it streams, as by the shared
+/// inflater, since only the inflated size is the message's.
+#[test]
+fn compressed_frame_over_the_limit_that_inflates_under_it() {
+    // Stored blocks make the compressed form longer than the message.
+    let data: Vec<u8> = (0..60u8).map(|i| i.wrapping_mul(151)).collect();
+    let mut c = Vec::new();
+    Deflater::new(15, true).level(0).compress(&data, &mut c);
+    assert!(c.len() > 64, "{}", c.len());
+    let mut wire = Vec::new();
+    frame(&mut wire, true, true, OpCode::Binary, &c);
+    let mut own = Inflater::new(15, true);
+    assert_eq!(
+        run(&wire, 1, 64, Some(&mut own)),
+        [Ev::Binary(data.clone())]
+    );
+    let mut out = Vec::new();
+    assert_eq!(
+        Inflater::shared().inflate_message(false, &c, 64, &mut out),
+        Ok(Event::Binary(&data))
+    );
+    // Collected compressed (feed), the compressed bytes are what is
+    // buffered, so they are held to the limit.
+    assert_eq!(
+        run(&wire, 1, 64, None),
+        [Ev::Err(ProtocolError::MessageTooBig)]
+    );
+}
