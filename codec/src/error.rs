@@ -44,15 +44,21 @@ pub enum ProtocolError {
     InvalidUtf8,
     /// A frame longer than the configured maximum frame size.
     FrameTooBig,
-    /// A message (sum of its fragments) longer than the configured maximum.
+    /// A message (sum of its fragments) longer than the configured maximum;
+    /// for a compressed message, also once its inflated size passes it.
     MessageTooBig,
+    /// A compressed message (RSV1, permessage-deflate) that is not valid
+    /// DEFLATE data (RFC 7692 §8: fail the connection).
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
     /// The close code to send to the peer for this error.
     pub const fn close_code(self) -> CloseCode {
         match self {
-            Self::InvalidCloseReason | Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidCloseReason | Self::InvalidUtf8 | Self::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             Self::FrameTooBig | Self::MessageTooBig => CloseCode::MESSAGE_TOO_BIG,
             Self::ReservedBitsSet
             | Self::Rsv1NotAllowedHere
@@ -88,6 +94,7 @@ impl ProtocolError {
             Self::InvalidUtf8 => "text not UTF-8",
             Self::FrameTooBig => "frame too big",
             Self::MessageTooBig => "message too big",
+            Self::InvalidCompressedData => "invalid compressed data",
         }
     }
 }
@@ -124,6 +131,7 @@ mod tests {
             (InvalidUtf8, 1007),
             (FrameTooBig, 1009),
             (MessageTooBig, 1009),
+            (InvalidCompressedData, 1007),
         ];
         for &(err, code) in table {
             assert_eq!(err.close_code(), CloseCode(code), "{err:?}");

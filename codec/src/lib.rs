@@ -21,14 +21,23 @@
 //! at run time) and [`Utf8Validator`]. Every peer fault is a
 //! [`ProtocolError`] that knows its close code and reason.
 //!
+//! permessage-deflate (RFC 7692): [`negotiate_deflate`] / [`Request::deflate`]
+//! pick the agreed [`DeflateParams`] under a [`Compression`] policy;
+//! [`Inflater`] inflates (streaming through [`Receiver::feed_inflating`], or a
+//! whole [`Event::Compressed`] message with a shared inflater) with the
+//! message limit applied to the inflated size; [`Deflater`] and
+//! [`write_message`] compress outgoing messages.
+//!
 //! `unsafe` is denied everywhere except in `mask/`, where the SIMD kernels live,
-//! and in one match arm of `message.rs` that makes the `&str` of assembled text
-//! the streaming validator already accepted (no second UTF-8 pass).
+//! and in two places that make a `&str` of text the streaming validator already
+//! accepted (no second UTF-8 pass): one match arm of `message.rs` (assembled
+//! text) and `Inflater::inflate_message` (inflated text).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 mod close;
+mod compress;
 mod error;
 mod frame;
 mod handshake;
@@ -39,6 +48,10 @@ mod utf8;
 // ---- The public interface ------------------------------------------------
 // Every module is private; what users get is re-exported here.
 pub use close::CloseCode;
+pub use compress::{
+    write_message, Deflater, Inflater, DEFAULT_COMPRESS_LEVEL, DEFAULT_COMPRESS_THRESHOLD,
+    INFLATE_CHUNK,
+};
 pub use error::ProtocolError;
 pub use frame::decoder::{Decoded, DecoderConfig, FrameDecoder, PayloadChunk};
 pub use frame::encoder::{

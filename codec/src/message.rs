@@ -25,11 +25,22 @@
 //!   returns it with [`Receiver::feed_direct`], which unmasks them in place
 //!   and checks them like fed bytes. The kernel's copy is then the only one.
 //!
+//! * A **compressed** message (permessage-deflate, RSV1 on its first frame,
+//!   [`ReceiverConfig::allow_rsv1`]) fed with [`Receiver::feed_inflating`]
+//!   is inflated fragment by fragment into the assembly buffer (the fed
+//!   bytes are unmasked in place and inflated from there), its inflated
+//!   size held to the message limit and its text UTF-8-checked as it comes
+//!   out; it is delivered as `Text`/`Binary` from the assembly buffer.
+//!   Fed with [`Receiver::feed`] instead, it is lent (one frame in the fed
+//!   buffer) or assembled compressed and delivered as
+//!   [`Event::Compressed`], for [`Inflater::inflate_message`].
+//!
 //! Either way an [`Event`] borrows the [`Feed`] it came from: the lending
 //! `next_event` cannot be called again until the event is dropped. Handle
 //! (or copy) each event before asking for the next.
 
 use crate::close::CloseCode;
+use crate::compress::Inflater;
 use crate::error::ProtocolError;
 use crate::frame::decoder::{Decoded, DecoderConfig, FrameDecoder, PayloadChunk};
 use crate::frame::header::{FrameHeader, OpCode, Role};
@@ -63,9 +74,11 @@ pub struct ReceiverConfig {
     pub role: Role,
     /// Frame and message size limits.
     pub limits: Limits,
-    /// An extension using RSV1 (permessage-deflate) was negotiated: RSV1 is
-    /// then accepted on the first frame of a data message, and such messages
-    /// are delivered as [`Event::Compressed`] for the extension to inflate.
+    /// permessage-deflate (RSV1) was negotiated: RSV1 is then accepted on
+    /// the first frame of a data message. Such a message is inflated as it
+    /// arrives when fed with [`Receiver::feed_inflating`], or delivered
+    /// whole as [`Event::Compressed`] when fed with [`Receiver::feed`]
+    /// (see [`Inflater`] for the two ways).
     pub allow_rsv1: bool,
 }
 
@@ -101,8 +114,11 @@ pub enum Event<'a> {
     /// receiver yields nothing more after this.
     Close(Option<(CloseCode, &'a str)>),
     /// A complete message sent with RSV1 set, only when
-    /// [`ReceiverConfig::allow_rsv1`] is on: the payload is still compressed
-    /// (and, for text, not yet UTF-8-checked); the extension must inflate it.
+    /// [`ReceiverConfig::allow_rsv1`] is on and the message was fed with
+    /// [`Receiver::feed`] (not `feed_inflating`): the payload is still
+    /// compressed (and, for text, not yet UTF-8-checked); inflate it with
+    /// [`Inflater::inflate_message`]. Its compressed size was held to
+    /// the message limit.
     Compressed {
         /// The message was a text message.
         text: bool,
@@ -181,14 +197,19 @@ pub struct Receiver {
 enum Msg {
     None,
     /// Being delivered from the fed buffer or assembled; `assembling` says
-    /// whether its bytes so far are in `assembly`.
+    /// whether its bytes so far are in `assembly`. `compressed`: RSV1 was
+    /// set; `inflating`: it is inflated into `assembly` as it arrives
+    /// (it started in a [`Receiver::feed_inflating`]), otherwise its
+    /// compressed bytes are collected and delivered as `Compressed`.
     Text {
         assembling: bool,
         compressed: bool,
+        inflating: bool,
     },
     Binary {
         assembling: bool,
         compressed: bool,
+        inflating: bool,
     },
 }
 
@@ -261,6 +282,43 @@ impl Receiver {
             buf,
             pos: 0,
             direct: 0,
+            inflater: None,
+        }
+    }
+
+    /// Like [`Receiver::feed`], for a connection that negotiated
+    /// permessage-deflate and inflates with its own `inflater` as messages
+    /// arrive: a compressed message that *starts* in this feed is inflated
+    /// fragment by fragment, straight from `buf` into the message buffer,
+    /// its text UTF-8-checked as it comes out (1007 at the first bad
+    /// byte), its **inflated** size held to `max_message_size` while
+    /// inflating (1009 once passed; at most the limit plus one byte is
+    /// ever produced), and delivered as [`Event::Text`] / [`Event::Binary`]
+    /// borrowed from the receiver. Its compressed frames are not buffered,
+    /// so only `max_frame_size` applies to them.
+    ///
+    /// Caller's duties: pass the same `inflater` (the connection's, which
+    /// keeps the LZ77 window between messages when context takeover was
+    /// agreed) to every feed until a message being inflated is delivered;
+    /// a message that started in a plain [`Receiver::feed`] stays a
+    /// collected [`Event::Compressed`] message whichever way it goes on.
+    /// Uncompressed messages are handled exactly as by `feed`.
+    ///
+    /// # Panics
+    /// `next_event` panics if a message being inflated is continued by a
+    /// feed that has no inflater (`feed` or `feed_direct`).
+    #[must_use = "drain the Feed with `next_event` until it returns None"]
+    pub fn feed_inflating<'r, 'b>(
+        &'r mut self,
+        buf: &'b mut [u8],
+        inflater: &'r mut Inflater,
+    ) -> Feed<'r, 'b> {
+        Feed {
+            rx: self,
+            buf,
+            pos: 0,
+            direct: 0,
+            inflater: Some(inflater),
         }
     }
 
@@ -281,6 +339,16 @@ impl Receiver {
     /// control frame, once finished, or while the buffer is already out.
     pub fn direct_remaining(&self) -> u64 {
         if self.status != Status::Open || self.direct_out || self.msg == Msg::None {
+            return 0;
+        }
+        if let Msg::Text {
+            inflating: true, ..
+        }
+        | Msg::Binary {
+            inflating: true, ..
+        } = self.msg
+        {
+            // The message buffer holds inflated bytes, not wire bytes.
             return 0;
         }
         match self.decoder.payload_remaining() {
@@ -340,6 +408,7 @@ impl Receiver {
             buf: &mut [],
             pos: 0,
             direct: appended,
+            inflater: None,
         }
     }
 
@@ -445,14 +514,19 @@ impl Receiver {
 
     /// Runs the decoder until an event is complete, the buffer is used up
     /// (`None`) or the peer broke a rule.
-    fn step(&mut self, buf: &mut [u8], pos: &mut usize) -> Option<Result<Raw, ProtocolError>> {
+    fn step(
+        &mut self,
+        buf: &mut [u8],
+        pos: &mut usize,
+        mut inflater: Option<&mut Inflater>,
+    ) -> Option<Result<Raw, ProtocolError>> {
         self.cleanup();
         if self.status != Status::Open || self.direct_out {
             return None;
         }
         loop {
             if self.decoder.is_idle() {
-                if let Some(r) = self.whole_frame(buf, pos) {
+                if let Some(r) = self.whole_frame(buf, pos, inflater.as_deref_mut()) {
                     match r {
                         Ok(None) => continue,
                         Ok(Some(raw)) => return Some(Ok(raw)),
@@ -462,8 +536,10 @@ impl Receiver {
             }
             let r = match self.decoder.decode_masked(buf, pos) {
                 Ok(None) => return None,
-                Ok(Some(Decoded::Header(h))) => self.on_header(&h).map(|()| None),
-                Ok(Some(Decoded::Payload(c))) => self.on_chunk(buf, c),
+                Ok(Some(Decoded::Header(h))) => {
+                    self.on_header(&h, inflater.is_some()).map(|()| None)
+                }
+                Ok(Some(Decoded::Payload(c))) => self.on_chunk(buf, c, inflater.as_deref_mut()),
                 Err(e) => Err(e),
             };
             match r {
@@ -484,6 +560,7 @@ impl Receiver {
         &mut self,
         buf: &mut [u8],
         pos: &mut usize,
+        inflater: Option<&mut Inflater>,
     ) -> Option<Result<Option<Raw>, ProtocolError>> {
         let rest = &buf[*pos..];
         let Ok(Some((h, n))) = FrameHeader::parse(rest) else {
@@ -492,7 +569,11 @@ impl Receiver {
         if h.payload_len > (rest.len() - n) as u64 {
             return None;
         }
-        if let Err(e) = self.decoder.check(&h).and_then(|()| self.on_header(&h)) {
+        if let Err(e) = self
+            .decoder
+            .check(&h)
+            .and_then(|()| self.on_header(&h, inflater.is_some()))
+        {
             return Some(Err(e));
         }
         let start = *pos + n;
@@ -506,29 +587,38 @@ impl Receiver {
             last: true,
             mask: h.mask,
         };
-        Some(self.on_chunk(buf, chunk))
+        Some(self.on_chunk(buf, chunk, inflater))
     }
 
-    /// Message-level rules that the header alone decides (§5.4, §5.5.1, limits).
-    fn on_header(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
+    /// Message-level rules that the header alone decides (§5.4, §5.5.1,
+    /// limits). `can_inflate`: this feed has an inflater, so a compressed
+    /// message starting here is inflated as it arrives.
+    fn on_header(&mut self, h: &FrameHeader, can_inflate: bool) -> Result<(), ProtocolError> {
         match h.opcode {
             OpCode::Text | OpCode::Binary => {
                 if self.msg != Msg::None {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
-                if h.payload_len > self.max_message_size {
+                let (assembling, compressed) = (false, h.rsv1);
+                let inflating = compressed && can_inflate;
+                // Bytes to buffer are held to the limit from the header; an
+                // inflated message's size is checked while inflating (its
+                // compressed frames are not buffered, and incompressible
+                // data inflates to slightly fewer bytes than it took).
+                if h.payload_len > self.max_message_size && !inflating {
                     return Err(ProtocolError::MessageTooBig);
                 }
-                let (assembling, compressed) = (false, h.rsv1);
                 self.msg = if h.opcode == OpCode::Text {
                     Msg::Text {
                         assembling,
                         compressed,
+                        inflating,
                     }
                 } else {
                     Msg::Binary {
                         assembling,
                         compressed,
+                        inflating,
                     }
                 };
                 self.utf8.reset();
@@ -539,8 +629,20 @@ impl Receiver {
                     return Err(ProtocolError::UnexpectedContinuation);
                 }
                 // Everything received of this message is in `assembly` now
-                // (a fragmented message is always assembled).
-                if self.assembled_len() as u64 + h.payload_len > self.max_message_size {
+                // (a fragmented message is always assembled). An inflating
+                // message's inflated size is checked while inflating.
+                let inflating = matches!(
+                    self.msg,
+                    Msg::Text {
+                        inflating: true,
+                        ..
+                    } | Msg::Binary {
+                        inflating: true,
+                        ..
+                    }
+                );
+                if !inflating && self.assembled_len() as u64 + h.payload_len > self.max_message_size
+                {
                     return Err(ProtocolError::MessageTooBig);
                 }
             }
@@ -557,7 +659,12 @@ impl Receiver {
     /// Handles a payload chunk still masked with `c.mask`: a frame that is a
     /// whole event is unmasked in place in `buf`; bytes bound for the
     /// assembly buffer are unmasked while they are copied there.
-    fn on_chunk(&mut self, buf: &mut [u8], c: PayloadChunk) -> Result<Option<Raw>, ProtocolError> {
+    fn on_chunk(
+        &mut self,
+        buf: &mut [u8],
+        c: PayloadChunk,
+        inflater: Option<&mut Inflater>,
+    ) -> Result<Option<Raw>, ProtocolError> {
         let in_place = |buf: &mut [u8], c: &PayloadChunk| {
             if let Some(key) = c.mask {
                 apply_mask(&mut buf[c.range.clone()], key, 0);
@@ -585,17 +692,27 @@ impl Receiver {
             }));
         }
 
-        let (text, assembling, compressed) = match &mut self.msg {
+        let (text, assembling, compressed, inflating) = match &mut self.msg {
             Msg::Text {
                 assembling,
                 compressed,
-            } => (true, assembling, *compressed),
+                inflating,
+            } => (true, assembling, *compressed, *inflating),
             Msg::Binary {
                 assembling,
                 compressed,
-            } => (false, assembling, *compressed),
+                inflating,
+            } => (false, assembling, *compressed, *inflating),
             Msg::None => unreachable!("on_header refuses data chunks without a message"),
         };
+        if inflating {
+            *assembling = true;
+            let Some(inflater) = inflater else {
+                panic!("a message being inflated was continued by a feed without its inflater");
+            };
+            in_place(buf, &c);
+            return self.inflate_chunk(&buf[c.range], c.last && c.fin, text, inflater);
+        }
         let end_of_message = c.last && c.fin;
         if !*assembling && c.first && end_of_message {
             // The whole single-frame message is in this buffer: no copy.
@@ -626,6 +743,50 @@ impl Receiver {
         let from = self.assembled_len();
         self.append(bytes, c.mask);
         self.assembled(from, end_of_message)
+    }
+
+    /// Inflates `bytes` (unmasked payload of a compressed message) into the
+    /// assembly buffer, checking the inflated size and, for text, UTF-8;
+    /// delivers the message at its end.
+    #[cold]
+    fn inflate_chunk(
+        &mut self,
+        bytes: &[u8],
+        end_of_message: bool,
+        text: bool,
+        inflater: &mut Inflater,
+    ) -> Result<Option<Raw>, ProtocolError> {
+        let limit = usize::try_from(self.max_message_size).unwrap_or(usize::MAX);
+        let out = self.assembly.get_or_insert_with(Default::default);
+        let mut run = || {
+            let utf8 = text.then_some(&mut self.utf8);
+            inflater.push(bytes, out, limit, utf8)?;
+            if end_of_message {
+                inflater.finish(out, limit, text.then_some(&mut self.utf8))?;
+                if text {
+                    self.utf8.finish()?;
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = run() {
+            inflater.abort();
+            return Err(e);
+        }
+        if !end_of_message {
+            return Ok(None);
+        }
+        self.msg = Msg::None;
+        self.pending = Pending::Message;
+        let range = 0..self.assembled_len();
+        // Every inflated byte went through the streaming validator on its
+        // way into `assembly`, and this buffer was never lent out
+        // (`direct_remaining` is 0 while inflating).
+        Ok(Some(if text {
+            Raw::CheckedText(range)
+        } else {
+            Raw::Binary(Src::Asm(range))
+        }))
     }
 
     /// The `n` payload bytes at the end of the assembly buffer were received
@@ -736,6 +897,8 @@ pub struct Feed<'r, 'b> {
     /// Payload bytes received straight into the assembly buffer
     /// ([`Receiver::feed_direct`]), processed before `buf`.
     direct: usize,
+    /// The connection's inflater ([`Receiver::feed_inflating`]).
+    inflater: Option<&'r mut Inflater>,
 }
 
 impl Feed<'_, '_> {
@@ -750,7 +913,10 @@ impl Feed<'_, '_> {
             0 => None,
             n => self.rx.step_direct(n),
         };
-        let raw = match direct.or_else(|| self.rx.step(self.buf, &mut self.pos))? {
+        let raw = match direct.or_else(|| {
+            self.rx
+                .step(self.buf, &mut self.pos, self.inflater.as_deref_mut())
+        })? {
             Ok(raw) => raw,
             Err(e) => return Some(Err(e)),
         };

@@ -675,7 +675,12 @@ fn client_server_round_trip() {
     assert_eq!(req.header("authorization"), Some(&b"Bearer t0k3n"[..]));
 
     let mut reply = Vec::new();
-    let ext = req.extensions()[0].to_string();
+    // The server's answer, negotiated (echoing the offer would not do:
+    // `client_max_window_bits` needs a value in an answer, RFC 7692 §7.1.2.2).
+    let ext = req
+        .deflate(ringws_codec::Compression::Shared)
+        .unwrap()
+        .to_string();
     write_accept_response(&mut reply, &req, Some("superchat"), Some(&ext), &[]).unwrap();
     reply.extend_from_slice(b"\x81\x02hi");
     // Split the reply everywhere too.

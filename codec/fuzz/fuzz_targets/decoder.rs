@@ -58,7 +58,10 @@ fuzz_target!(|data: &[u8]| {
         role: Role::Server,
         // Small limits so 1009 paths are reachable with short inputs.
         limits: if ctl[0] & 1 != 0 {
-            Limits { max_frame_size: 64, max_message_size: 200 }
+            Limits {
+                max_frame_size: 64,
+                max_message_size: 200,
+            }
         } else {
             Limits::default()
         },

@@ -29,7 +29,9 @@ fn run(pieces: &[&[u8]]) -> Option<Result<(Request, Vec<u8>), u16>> {
             }
             Ok(HandshakeStatus::Complete { request, consumed }) => {
                 let mut rest = piece[consumed..].to_vec();
-                pieces[i + 1..].iter().for_each(|p| rest.extend_from_slice(p));
+                pieces[i + 1..]
+                    .iter()
+                    .for_each(|p| rest.extend_from_slice(p));
                 return Some(Ok((request, rest)));
             }
             Err(e) => {

@@ -43,6 +43,15 @@ impl HeaderBytes {
         Self::from_header(&FrameHeader::new(fin, opcode, mask, payload_len))
     }
 
+    /// The header of the first (or only) frame of a compressed message:
+    /// RSV1 set (permessage-deflate, RFC 7692 §6). Later fragments of the
+    /// message use [`HeaderBytes::new`] (RSV1 clear).
+    pub fn compressed(fin: bool, opcode: OpCode, payload_len: u64, mask: Option<[u8; 4]>) -> Self {
+        let mut h = FrameHeader::new(fin, opcode, mask, payload_len);
+        h.rsv1 = true;
+        Self::from_header(&h)
+    }
+
     /// The header bytes for `header`, reserved bits included.
     pub fn from_header(header: &FrameHeader) -> Self {
         let mut buf = [0; MAX_HEADER_LEN];

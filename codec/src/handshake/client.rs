@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::accept::{accept_key, encode_key};
 use super::config::HandshakeConfig;
+use super::deflate::{self, DeflateOffer, DeflateParams, PERMESSAGE_DEFLATE};
 use super::extensions::{self, ExtensionOffer};
 use super::head::HeadReader;
 use super::syntax::{is_field_value, is_token, list_contains, token_string, trim_ows, Span};
@@ -88,6 +89,9 @@ pub enum ClientHandshakeError {
     ProtocolNotOffered,
     /// The server accepted an extension we did not offer.
     ExtensionNotOffered,
+    /// The server's permessage-deflate parameters are not allowed by our
+    /// offer (RFC 7692 §7.1), or it accepted the extension twice.
+    BadDeflateAnswer,
     /// A header with a malformed value (names it).
     InvalidHeader(&'static str),
     /// `feed` was called after the handshake had completed or failed.
@@ -109,6 +113,9 @@ impl fmt::Display for ClientHandshakeError {
             Self::ProtocolNotOffered => f.write_str("server chose a subprotocol we did not offer"),
             Self::ExtensionNotOffered => {
                 f.write_str("server accepted an extension we did not offer")
+            }
+            Self::BadDeflateAnswer => {
+                f.write_str("server's permessage-deflate parameters do not fit the offer")
             }
             Self::InvalidHeader(h) => write!(f, "invalid {h} header in response"),
             Self::AlreadyFinished => f.write_str("handshake already finished"),
@@ -195,6 +202,13 @@ impl ClientHandshake {
             .unwrap_or_else(|_| panic!("invalid Sec-WebSocket-Extensions {value:?}"));
         self.extensions = Some((value.into(), offers));
         self
+    }
+
+    /// Offers permessage-deflate (RFC 7692) as the only extension; the
+    /// server's answer is checked against it and the agreed parameters are
+    /// in [`Response::deflate`].
+    pub fn deflate(self, offer: DeflateOffer) -> Self {
+        self.extensions(&offer.to_string())
     }
 
     /// Sets the `Origin` header (browsers always send one).
@@ -393,10 +407,22 @@ impl ClientHandshake {
         {
             return Err(ClientHandshakeError::ExtensionNotOffered);
         }
+        let mut agreed = None;
+        for a in offers
+            .iter()
+            .filter(|a| a.name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE))
+        {
+            let params = deflate::accept_answer(offered, a)
+                .map_err(|_| ClientHandshakeError::BadDeflateAnswer)?;
+            if agreed.replace(params).is_some() {
+                return Err(ClientHandshakeError::BadDeflateAnswer);
+            }
+        }
         Ok(ParsedResponse {
             headers,
             protocol,
             extensions: offers,
+            deflate: agreed,
         })
     }
 }
@@ -405,6 +431,7 @@ struct ParsedResponse {
     headers: Vec<(Span, Span)>,
     protocol: Option<String>,
     extensions: Vec<ExtensionOffer>,
+    deflate: Option<DeflateParams>,
 }
 
 impl ParsedResponse {
@@ -414,6 +441,7 @@ impl ParsedResponse {
             headers: self.headers,
             protocol: self.protocol,
             extensions: self.extensions,
+            deflate: self.deflate,
         }
     }
 }
@@ -425,6 +453,7 @@ pub struct Response {
     headers: Vec<(Span, Span)>,
     protocol: Option<String>,
     extensions: Vec<ExtensionOffer>,
+    deflate: Option<DeflateParams>,
 }
 
 impl Response {
@@ -441,6 +470,12 @@ impl Response {
     /// The extensions the server accepted, with their parameters.
     pub fn extensions(&self) -> &[ExtensionOffer] {
         &self.extensions
+    }
+
+    /// The permessage-deflate parameters the server agreed to (checked
+    /// against the offer), or `None` if it did not accept the extension.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.deflate
     }
 
     /// The value of the first header called `name` (ASCII case-insensitive).

@@ -8,8 +8,8 @@
 //!     ; a quoted-string value must, once unescaped, be a token
 //! ```
 //!
-//! The codec only parses offers; choosing one (and configuring
-//! permessage-deflate) is the engine's or the application's business.
+//! This module parses offers; `deflate.rs` negotiates permessage-deflate
+//! from them (RFC 7692 §7.1).
 
 use std::fmt;
 

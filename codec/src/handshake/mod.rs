@@ -24,6 +24,7 @@
 mod accept;
 mod client;
 mod config;
+mod deflate;
 mod error;
 mod extensions;
 mod head;
@@ -34,6 +35,11 @@ mod syntax;
 pub use accept::{accept_key, WEBSOCKET_GUID};
 pub use client::{ClientHandshake, ClientHandshakeError, ClientStatus, Response};
 pub use config::HandshakeConfig;
+pub use deflate::{
+    accept_answer as accept_deflate_answer, negotiate as negotiate_deflate, Compression,
+    DeflateAnswerError, DeflateOffer, DeflateParams, DeflateSide, MIN_DEFLATE_WINDOW_BITS,
+    PERMESSAGE_DEFLATE,
+};
 pub use error::HandshakeError;
 pub use extensions::{ExtensionOffer, ExtensionSyntaxError};
 pub use request::{HandshakeStatus, Request, ServerHandshake};

@@ -5,6 +5,7 @@ use std::mem::MaybeUninit;
 
 use super::accept::{accept_key, decode_key};
 use super::config::HandshakeConfig;
+use super::deflate::{self, Compression, DeflateParams};
 use super::error::HandshakeError;
 use super::extensions::{self, ExtensionOffer};
 use super::head::HeadReader;
@@ -379,6 +380,14 @@ impl Request {
     /// preference, across repeated headers.
     pub fn extensions(&self) -> &[ExtensionOffer] {
         &self.extensions
+    }
+
+    /// Negotiates permessage-deflate (RFC 7692) under `policy`: the agreed
+    /// parameters, whose `Display` is the `Sec-WebSocket-Extensions` value
+    /// to pass to [`crate::write_accept_response`], or `None` (no
+    /// compression). See [`crate::negotiate_deflate`].
+    pub fn deflate(&self, policy: Compression) -> Option<DeflateParams> {
+        deflate::negotiate(&self.extensions, policy)
     }
 
     /// The value of the first header called `name` (ASCII case-insensitive),
