@@ -417,29 +417,6 @@ impl Receiver {
         self.decoder.is_idle() && self.msg == Msg::None && self.assembly.is_none()
     }
 
-    /// How many of the next bytes can be fed without producing an event:
-    /// they only extend the data frame whose payload is in progress (the
-    /// byte that would finish a final frame is left out). Zero between
-    /// frames, in a header or in a control frame, and once finished.
-    ///
-    /// A server that stops delivering messages (backpressure) can still feed
-    /// this many bytes into assembly instead of setting them aside.
-    pub fn quiet_len(&self) -> u64 {
-        if self.status != Status::Open {
-            return 0;
-        }
-        match self.decoder.payload_remaining() {
-            Some((n, op, fin)) if !op.is_control() => {
-                if fin {
-                    n.saturating_sub(1)
-                } else {
-                    n
-                }
-            }
-            _ => 0,
-        }
-    }
-
     /// A close frame was received (or an error occurred): nothing more will
     /// be yielded.
     pub fn is_finished(&self) -> bool {
@@ -457,18 +434,6 @@ impl Receiver {
     /// Bytes of heap memory held for message assembly (capacity).
     pub fn buffered_capacity(&self) -> usize {
         self.assembly.as_ref().map_or(0, |v| v.capacity())
-    }
-
-    /// Frees the assembly buffer if no message is in progress; otherwise
-    /// shrinks it to what the message in progress holds. [`Feed`] does the
-    /// former on drop, so callers rarely need this.
-    pub fn shrink(&mut self) {
-        self.cleanup();
-        if (self.msg == Msg::None && self.ctrl_len == 0) || self.status != Status::Open {
-            self.assembly = None;
-        } else if let Some(v) = &mut self.assembly {
-            v.shrink_to_fit();
-        }
     }
 
     fn fail(&mut self, e: ProtocolError) -> ProtocolError {

@@ -162,45 +162,6 @@ fn compressed_messages_need_the_extension() {
 }
 
 #[test]
-fn quiet_len_counts_bytes_that_cannot_complete_an_event() {
-    // A 1000-byte final binary frame fed in pieces: every byte but the
-    // last only extends the message.
-    let stream = masked(true, OpCode::Binary, &[7; 1000], K);
-    let mut rx = Receiver::new(ReceiverConfig::server());
-    assert_eq!(rx.quiet_len(), 0, "between frames nothing is quiet");
-    let mut first = stream[..100].to_vec();
-    assert!(rx.feed(&mut first).next_event().is_none());
-    let header = stream.len() - 1000;
-    let left = 1000 - (100 - header) as u64;
-    assert_eq!(rx.quiet_len(), left - 1, "all but the message's last byte");
-    // Feeding exactly the quiet bytes yields nothing; the last byte yields
-    // the message.
-    let cut = 100 + (left - 1) as usize;
-    let mut quiet = stream[100..cut].to_vec();
-    assert!(rx.feed(&mut quiet).next_event().is_none());
-    assert_eq!(rx.quiet_len(), 0);
-    let mut last = stream[cut..].to_vec();
-    let mut feed = rx.feed(&mut last);
-    match feed.next_event() {
-        Some(Ok(Event::Binary(b))) => assert_eq!(b, &[7; 1000][..]),
-        other => panic!("{other:?}"),
-    }
-    drop(feed);
-    // A non-final fragment: all of its remaining bytes are quiet.
-    let frag = masked(false, OpCode::Text, b"abcdef", K);
-    let mut rx = Receiver::new(ReceiverConfig::server());
-    let mut part = frag[..frag.len() - 4].to_vec();
-    assert!(rx.feed(&mut part).next_event().is_none());
-    assert_eq!(rx.quiet_len(), 4);
-    // Inside a control frame: never quiet (it is delivered on its own).
-    let ping = masked(true, OpCode::Ping, b"0123456789", K);
-    let mut rx = Receiver::new(ReceiverConfig::server());
-    let mut part = ping[..ping.len() - 5].to_vec();
-    assert!(rx.feed(&mut part).next_event().is_none());
-    assert_eq!(rx.quiet_len(), 0);
-}
-
-#[test]
 fn assembly_reserves_the_announced_frame_but_no_more_than_the_cap() {
     // 200 KiB announced, 1 KiB sent: room for the whole frame up front, so
     // it is not regrown (and copied) piece by piece.

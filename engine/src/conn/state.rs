@@ -723,8 +723,8 @@ impl<S> Connection<S> {
             Phase::Open { user, rx } => (user, rx),
             _ => return,
         };
-        // What ended the connection, if anything: (code, reason, echo close).
-        let mut end: Option<(CloseCode, String, bool)> = None;
+        // What ended the connection, if anything: (code, reason).
+        let mut end: Option<(CloseCode, String)> = None;
         // A handler callback panicked: stop, close with 1011.
         let mut panicked = false;
         let mut holding = over_limit || !core.held.is_empty();
@@ -812,7 +812,7 @@ impl<S> Connection<S> {
                         Some(code)
                     };
                     core.queue_close(ctx, echo, "");
-                    end = Some((code, reason.to_owned(), false));
+                    end = Some((code, reason.to_owned()));
                     return Flow::Stop;
                 }
                 RxEvent::Error(e) => {
@@ -821,7 +821,7 @@ impl<S> Connection<S> {
                         return Flow::Stop;
                     }
                     core.queue_close(ctx, Some(e.close_code()), e.reason());
-                    end = Some((e.close_code(), e.reason().to_owned(), false));
+                    end = Some((e.close_code(), e.reason().to_owned()));
                     return Flow::Stop;
                 }
             }
@@ -834,7 +834,7 @@ impl<S> Connection<S> {
         });
         if panicked {
             self.handler_panicked(h, ctx);
-        } else if let Some((code, reason, _)) = end {
+        } else if let Some((code, reason)) = end {
             self.close_now(h, ctx, code, &reason);
         }
     }

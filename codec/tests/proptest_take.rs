@@ -1,6 +1,5 @@
-//! Properties of the two engine hooks: bytes counted by `quiet_len` never
-//! produce an event (so a paused server may feed them), and `take_message`
-//! hands over exactly the bytes of the assembled message just delivered.
+//! Property of the engine's hand-over hook: `take_message` hands over exactly
+//! the bytes of the assembled message just delivered, whatever the read cuts.
 
 mod common;
 
@@ -38,7 +37,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn quiet_bytes_yield_nothing_and_taken_buffers_are_the_message(
+    fn taken_buffers_are_the_message(
         (bytes, payloads) in stream(),
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
     ) {
@@ -51,16 +50,7 @@ proptest! {
         let mut got: Vec<Vec<u8>> = Vec::new();
         for w in points.windows(2) {
             let mut piece = bytes[w[0]..w[1]].to_vec();
-            // First the quiet part, which must not produce anything...
-            let quiet = (rx.quiet_len() as usize).min(piece.len());
-            let (q, rest) = piece.split_at_mut(quiet);
-            {
-                let mut feed = rx.feed(q);
-                prop_assert!(feed.next_event().is_none(), "an event from quiet bytes");
-                prop_assert_eq!(feed.unprocessed(), 0);
-            }
-            // ...then the rest, taking every assembled message's buffer.
-            let mut feed = rx.feed(rest);
+            let mut feed = rx.feed(&mut piece);
             loop {
                 let data = match feed.next_event() {
                     None => break,
