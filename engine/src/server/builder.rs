@@ -66,18 +66,21 @@ pub const DIRECT_RECV_MIN: usize = 128 << 10;
 
 impl Config {
     /// Receive buffers per worker: the configured geometry, or the backend's
-    /// default. io_uring: 4 × 1 MiB, consumed incrementally (small reads
+    /// default. io_uring: 8 × 1 MiB, consumed incrementally (small reads
     /// share a buffer). Buffers that large because a receive never spans
     /// two buffers: the one that ends a buffer is cut at its end, and a
     /// frame cut there is copied into an assembly buffer instead of being
     /// lent from the ring. Frames of size F are cut about F / size of the
-    /// time (16 × 128 KiB cut every other 64 KiB frame). epoll: 32 × 256
+    /// time (16 × 128 KiB cut every other 64 KiB frame). Eight of them
+    /// because at most half the buffers may be lent to sends at once, and
+    /// a 1 MiB buffer stays lent until its last echo is out (with four,
+    /// most 64 KiB echoes at depth 16 were copied instead). epoll: 32 × 256
     /// KiB, one buffer per read, so up to 32 reads per loop turn, and a 64
     /// KiB message fits one read. Measured in docs/decisions.md.
     pub(crate) fn recv_geometry(&self, backend: Backend) -> (u16, u32) {
         self.recv_buffers.unwrap_or(match backend {
             Backend::Epoll => (32, 256 << 10),
-            Backend::Uring | Backend::Auto => (4, 1 << 20),
+            Backend::Uring | Backend::Auto => (8, 1 << 20),
         })
     }
 }
@@ -181,7 +184,7 @@ impl Builder {
     }
 
     /// Receive buffers per worker: count (power of two ≤ 32768) and size.
-    /// On io_uring these form the provided-buffer ring (default 4 × 1 MiB;
+    /// On io_uring these form the provided-buffer ring (default 8 × 1 MiB;
     /// epoll: a pool of 32 × 256 KiB;
     /// running out costs a re-arm, never data).
     pub fn recv_buffers(mut self, count: u16, size: u32) -> Self {
