@@ -116,3 +116,33 @@ both_backends!(
 both_backends!(echoes_copied_when_lending_is_off, |backend| {
     echoes(backend, false, None);
 });
+
+/// With the default receive buffers, 64 KiB frames sent one at a time
+/// arrive whole and are echoed from the ring, not assembled and copied.
+/// On io_uring a receive never spans two ring buffers: the one that ends a
+/// buffer is cut there, and a frame cut so is assembled (copied) instead of
+/// lent. 16 × 128 KiB buffers cut every other 65,550-byte frame (at most
+/// half lent); 1 MiB buffers cut one in 16. epoll reads each frame into a
+/// 256 KiB pool buffer. A frame whose second TCP segment arrives after the
+/// first was read is assembled too (timing), hence the margin.
+fn default_buffers_lend_64k_echoes(backend: Backend) {
+    let h = start(backend, Echo::new(), |b| b);
+    let mut c = Client::connect(h.local_addr());
+    const N: u64 = 64;
+    for i in 0..N as usize {
+        let p: Vec<u8> = (0..65_536).map(|j| (i * 7 + j / 5) as u8).collect();
+        c.send_binary(&p);
+        assert!(c.recv_data() == Some(Ev::Binary(p)), "echo {i}");
+    }
+    let lent = counter_reaches(&h, N, |s| s.lent_sends);
+    assert!(
+        lent * 4 >= N * 3,
+        "{lent} of {N} 64 KiB echoes sent from their receive buffer: frames cut at buffer ends?"
+    );
+    h.shutdown(Duration::from_secs(1));
+}
+
+both_backends!(
+    default_receive_buffers_hold_64k_frames_whole,
+    default_buffers_lend_64k_echoes
+);

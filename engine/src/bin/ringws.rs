@@ -26,7 +26,7 @@ USAGE: ringws [OPTIONS]
                             one the client offers that is listed is chosen
   --log LEVEL               error|warn|info|debug|trace [default: info]
   --recv-buffers NxSIZE     receive buffers per worker: count (power of two)
-                            and bytes each [default: 16x131072 on io_uring,
+                            and bytes each [default: 8x1048576 on io_uring,
                             32x262144 on epoll]
   --whole-recv-buffers      io_uring: each receive uses up a whole buffer
                             (default: receives share buffers where the

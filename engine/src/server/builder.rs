@@ -109,7 +109,7 @@ impl Builder {
     }
 
     /// Receive buffers per worker: count (power of two ≤ 32768) and size.
-    /// On io_uring these form the provided-buffer ring (default 16 × 128 KiB;
+    /// On io_uring these form the provided-buffer ring (default 8 × 1 MiB;
     /// epoll: a pool of 32 × 256 KiB;
     /// running out costs a re-arm, never data).
     pub fn recv_buffers(mut self, count: u16, size: u32) -> Self {

@@ -63,14 +63,21 @@ pub const DIRECT_RECV_MIN: usize = 128 << 10;
 
 impl Config {
     /// Receive buffers per worker: the configured geometry, or the backend's
-    /// default. io_uring: 16 × 128 KiB, consumed incrementally (small reads
-    /// share a buffer) and small enough to stay in cache; epoll: 32 × 256
+    /// default. io_uring: 8 × 1 MiB, consumed incrementally (small reads
+    /// share a buffer). Buffers that large because a receive never spans
+    /// two buffers: the one that ends a buffer is cut at its end, and a
+    /// frame cut there is copied into an assembly buffer instead of being
+    /// lent from the ring. Frames of size F are cut about F / size of the
+    /// time (16 × 128 KiB cut every other 64 KiB frame). Eight of them
+    /// because at most half the buffers may be lent to sends at once, and
+    /// a 1 MiB buffer stays lent until its last echo is out (with four,
+    /// most 64 KiB echoes at depth 16 were copied instead). epoll: 32 × 256
     /// KiB, one buffer per read, so up to 32 reads per loop turn, and a 64
     /// KiB message fits one read. Measured in docs/decisions.md.
     pub(crate) fn recv_geometry(&self, backend: Backend) -> (u16, u32) {
         self.recv_buffers.unwrap_or(match backend {
             Backend::Epoll => (32, 256 << 10),
-            Backend::Uring | Backend::Auto => (16, 128 << 10),
+            Backend::Uring | Backend::Auto => (8, 1 << 20),
         })
     }
 }
