@@ -50,6 +50,7 @@ mod shard;
 
 // ---- The public interface ------------------------------------------------
 pub use reactor::Backend;
+pub use ringws_broker::{BridgeConfig, RedisOptions};
 pub use ringws_codec::{CloseCode, Request};
 pub use server::{
     Accept, Builder, Conn, ConnId, Handler, Message, NoSuchWorker, Reject, SendStatus, Server,
