@@ -435,3 +435,68 @@ fn publishing_needs_the_token() {
     drop((publisher, reader, wrong));
     node.stop();
 }
+
+/// A subscriber that never reads, on one node, does not hold back the
+/// topic's other subscribers on that node or another: its send buffer
+/// fills to its limit and further messages to it are dropped, as for a
+/// local publish.
+#[test]
+fn a_slow_subscriber_does_not_slow_the_others() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const N: usize = 4000;
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let a = Node::start("auto", Some(&url), None);
+    let b = Node::start("auto", Some(&url), None);
+    let mut publisher = a.client("wide");
+    let fast = [a.client("wide"), b.client("wide")];
+    // Never read: the kernel buffers fill, then its send queue on node b.
+    let slow = b.client("wide");
+    until("both nodes subscribed", Duration::from_secs(10), || {
+        redis.numsub("wide") == 2
+    });
+    let got: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let readers: Vec<_> = fast
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            let got = got.clone();
+            std::thread::spawn(move || {
+                for k in 0..N {
+                    let m = text(&mut c);
+                    assert_eq!(
+                        &m[..7],
+                        format!("{k:07}"),
+                        "reader {i}: missing or out of order"
+                    );
+                    got[i].store(k + 1, Ordering::Relaxed);
+                }
+                c
+            })
+        })
+        .collect();
+    // 4000 × 4 KiB = 16 MiB: more than the slow client's kernel buffers
+    // and its 1 MiB send-buffer limit together; the
+    // readers are kept within 100 messages (400 KiB) of the publisher, so
+    // only the slow one ever reaches its limit.
+    let body = "x".repeat(4096 - 8);
+    for k in 0..N {
+        if k % 100 == 0 {
+            until("the readers keep up", Duration::from_secs(20), || {
+                got.iter().all(|g| g.load(Ordering::Relaxed) + 100 >= k)
+            });
+        }
+        publisher.send_text(&format!("{k:07}-{body}"));
+    }
+    let fast: Vec<Client> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    drop((publisher, fast, slow));
+    let rb = b.stop();
+    assert_eq!(rb["broker_delivered"], N as u64, "{rb:?}");
+    assert_eq!(rb["broker_inbox_dropped"], 0, "{rb:?}");
+    // The slow client hit its limit: node b queued all N for the fast one
+    // and fewer for the slow one.
+    let out = rb["messages_out"];
+    assert!(out > N as u64 && out < 2 * N as u64, "{rb:?}");
+    a.stop();
+}
