@@ -12,6 +12,11 @@
 //! shared between threads. [`ServerHandle`] talks to workers through their
 //! inboxes.
 //!
+//! Several nodes share pub/sub through a broker: [`Builder::broker`] joins
+//! this one to Redis (crate `ringws-broker`), and [`Conn::publish`] /
+//! [`ServerHandle::publish`] then reach every node's subscribers (at most
+//! once; see the builder's docs).
+//!
 //! Backpressure reaches the peer: a connection whose send queue is at its
 //! limit ([`Builder::send_buffer_limit`]) is not read from until the queue
 //! drains, so TCP flow control slows a client that sends faster than it

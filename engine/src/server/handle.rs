@@ -52,8 +52,9 @@ pub struct Stats {
     /// queue full, or lost with a connection. Once the bridge is quiet,
     /// `broker_published + broker_dropped` is the number of publishes.
     pub broker_dropped: u64,
-    /// Broker messages a worker missed because its inbox already held its
-    /// most deliveries from the broker (one per worker missed).
+    /// Broker messages a worker missed because its inbox already held
+    /// 8,192 commands, i.e. it had fallen that far behind (one per worker
+    /// missed).
     pub broker_inbox_dropped: u64,
     /// Connections to the broker made again after one was lost.
     pub broker_reconnects: u64,

@@ -8,8 +8,9 @@
 //!     └─► Bridge::publish (bounded queue; false = dropped, counted)
 //!  bridge thread ◄── Redis ── other nodes' publishes (own ones filtered)
 //!     └─► deliver: frame encoded once, Command::Publish to each worker's
-//!         inbox (at most DELIVERY_INBOX_MAX waiting; beyond, dropped and
-//!         counted), delivered by the worker's fan-out, never re-published
+//!         inbox (not past DELIVERY_INBOX_MAX commands waiting; beyond,
+//!         dropped and counted), delivered by the worker's fan-out, never
+//!         re-published
 //! ```
 //!
 //! Nothing here is on the per-message path of a connection: subscription
@@ -29,9 +30,9 @@ use super::cross::Command;
 use super::Shared;
 use crate::conn::{Fanout, Handler};
 
-/// Deliveries from the broker that may wait in one worker's inbox; more
-/// are dropped (and counted) rather than queued without bound when a
-/// worker falls behind its broker traffic.
+/// Commands that may wait in one worker's inbox for a delivery from the
+/// broker to join them; past it the delivery is dropped (and counted)
+/// rather than queued without bound when a worker falls behind.
 pub(crate) const DELIVERY_INBOX_MAX: usize = 8192;
 
 /// Node-level pub/sub state, in [`Shared`].
@@ -42,7 +43,7 @@ pub(crate) struct Cluster {
     /// Set once, before the workers start, when the node joins a broker.
     bridge: OnceLock<Bridge>,
     /// Broker messages not delivered to a worker because its inbox held
-    /// [`DELIVERY_INBOX_MAX`] deliveries already (one per worker missed).
+    /// [`DELIVERY_INBOX_MAX`] commands already (one per worker missed).
     inbox_dropped: AtomicU64,
 }
 
