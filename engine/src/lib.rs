@@ -12,6 +12,11 @@
 //! shared between threads. [`ServerHandle`] talks to workers through their
 //! inboxes.
 //!
+//! Several nodes share pub/sub through a broker: [`Builder::broker`] joins
+//! this one to Redis (crate `ringws-broker`), and [`Conn::publish`] /
+//! [`ServerHandle::publish`] then reach every node's subscribers (at most
+//! once; see the builder's docs).
+//!
 //! Backpressure reaches the peer: a connection whose send queue is at its
 //! limit ([`Builder::send_buffer_limit`]) is not read from until the queue
 //! drains, so TCP flow control slows a client that sends faster than it
@@ -50,6 +55,7 @@ mod shard;
 
 // ---- The public interface ------------------------------------------------
 pub use reactor::Backend;
+pub use ringws_broker::{BridgeConfig, RedisOptions};
 pub use ringws_codec::{CloseCode, Request};
 pub use server::{
     Accept, Builder, Conn, ConnId, Handler, Message, NoSuchWorker, Reject, SendStatus, Server,

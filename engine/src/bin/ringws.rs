@@ -1,19 +1,24 @@
-//! `ringws`: the engine as a standalone echo (or broadcast) server.
+//! `ringws`: the engine as a standalone echo, broadcast or pub/sub server.
 //!
 //! `cargo run --release` listens on 127.0.0.1:9001 and echoes every
-//! message. SIGINT/SIGTERM start a graceful shutdown (close 1001 to every
+//! message. `--mode pubsub` makes it a fan-out server: a client of
+//! `ws://HOST:PORT/topic/NAME` is subscribed to `NAME` and what it sends
+//! goes to the topic's other subscribers, on every node joined by
+//! `--redis`. SIGINT/SIGTERM start a graceful shutdown (close 1001 to every
 //! client, up to 5 s for the closing handshakes).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ringws::{Accept, Backend, Conn, Handler, Message, Reject, Request, Server};
+use ringws::{
+    Accept, Backend, BridgeConfig, CloseCode, Conn, Handler, Message, Reject, Request, Server,
+};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "\
-ringws: a thread-per-core io_uring WebSocket server (echo / broadcast)
+ringws: a thread-per-core io_uring WebSocket server (echo / broadcast / pubsub)
 
 USAGE: ringws [OPTIONS]
   --bind ADDR               listen address            [default: 127.0.0.1:9001]
@@ -21,7 +26,16 @@ USAGE: ringws [OPTIONS]
   --backend B               auto | uring | epoll      [default: auto]
   --max-message-size BYTES  largest message           [default: 16777216]
   --idle-timeout SECS       ping after idle, 0 = off  [default: 120]
-  --mode M                  echo | broadcast          [default: echo]
+  --mode M                  echo | broadcast | pubsub [default: echo]
+                            pubsub: ws://HOST:PORT/topic/NAME subscribes to
+                            NAME (1-128 bytes of A-Z a-z 0-9 . _ : -, else
+                            404); each message sent is published to NAME's
+                            other subscribers
+  --redis URL               pubsub: join the nodes on this Redis
+                            (redis://HOST:PORT[/DB]); default: one node
+  --publish-token SECRET    pubsub: publishing needs the upgrade header
+                            `Authorization: Bearer SECRET`; others may only
+                            subscribe (a message from them: close 1008)
   --subprotocol NAME        a subprotocol to accept (repeatable); the first
                             one the client offers that is listed is chosen
   --log LEVEL               error|warn|info|debug|trace [default: info]
@@ -48,18 +62,64 @@ USAGE: ringws [OPTIONS]
 enum Mode {
     Echo,
     Broadcast,
+    PubSub,
 }
 
 struct App {
     mode: Mode,
     /// Subprotocols this server speaks; empty: select none.
     protocols: Vec<String>,
+    /// Pub/sub: the bearer token publishing needs (`None`: nobody publishes).
+    publish_token: Option<String>,
+}
+
+/// A pub/sub client: its topic, and whether it may publish.
+#[derive(Default)]
+struct Peer {
+    topic: Option<Box<str>>,
+    publisher: bool,
+}
+
+/// The topic of a pub/sub request path `/topic/NAME`: 1-128 bytes of
+/// `[A-Za-z0-9._:-]`.
+fn topic_of(path: &str) -> Option<&str> {
+    let name = path.strip_prefix("/topic/")?;
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b));
+    ok.then_some(name)
+}
+
+/// Whether `header` is `Bearer TOKEN`; compares every byte (no early exit
+/// that would time the token out).
+fn bearer_matches(header: Option<&[u8]>, token: &str) -> bool {
+    let Some(h) = header else { return false };
+    let Some(given) = h.strip_prefix(b"Bearer ") else {
+        return false;
+    };
+    given.len() == token.len()
+        && given
+            .iter()
+            .zip(token.as_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 impl Handler for App {
-    type State = ();
+    type State = Peer;
 
-    fn on_upgrade(&self, request: &Request) -> Result<Accept<()>, Reject> {
+    fn on_upgrade(&self, request: &Request) -> Result<Accept<Peer>, Reject> {
+        let mut peer = Peer::default();
+        if self.mode == Mode::PubSub {
+            let topic = topic_of(request.path())
+                .ok_or_else(|| Reject::new(404, "no such topic: use /topic/NAME"))?;
+            peer.topic = Some(topic.into());
+            peer.publisher = match &self.publish_token {
+                Some(t) => bearer_matches(request.header("authorization"), t),
+                None => true,
+            };
+        }
         // The client lists its protocols in order of preference: take the
         // first one we speak; none in common means none selected (RFC 6455 4.2.2).
         let chosen = request
@@ -67,12 +127,18 @@ impl Handler for App {
             .iter()
             .find(|p| self.protocols.contains(p));
         Ok(match chosen {
-            Some(p) => Accept::new(()).protocol(p.as_str()),
-            None => Accept::new(()),
+            Some(p) => Accept::new(peer).protocol(p.as_str()),
+            None => Accept::new(peer),
         })
     }
 
-    fn on_message(&self, conn: &mut Conn<'_>, _state: &mut (), message: Message<'_>) {
+    fn on_open(&self, conn: &mut Conn<'_>, peer: &mut Peer) {
+        if let Some(topic) = &peer.topic {
+            conn.subscribe(topic);
+        }
+    }
+
+    fn on_message(&self, conn: &mut Conn<'_>, peer: &mut Peer, message: Message<'_>) {
         match self.mode {
             Mode::Echo => {
                 match message {
@@ -81,6 +147,10 @@ impl Handler for App {
                 };
             }
             Mode::Broadcast => conn.broadcast(message),
+            Mode::PubSub => match (&peer.topic, peer.publisher) {
+                (Some(topic), true) => conn.publish_to_others(topic, message),
+                _ => conn.close(CloseCode::POLICY, "publishing needs a token"),
+            },
         }
     }
 }
@@ -99,6 +169,8 @@ struct Args {
     whole_recv_buffers: bool,
     direct_recv_min: Option<usize>,
     copy_sends: bool,
+    redis: Option<String>,
+    publish_token: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -116,6 +188,8 @@ fn parse() -> Result<Args, String> {
         whole_recv_buffers: false,
         direct_recv_min: Some(ringws::DIRECT_RECV_MIN),
         copy_sends: false,
+        redis: None,
+        publish_token: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -149,10 +223,17 @@ fn parse() -> Result<Args, String> {
                 a.mode = match val()?.as_str() {
                     "echo" => Mode::Echo,
                     "broadcast" => Mode::Broadcast,
-                    m => return Err(format!("--mode: unknown mode {m:?} (echo | broadcast)")),
+                    "pubsub" => Mode::PubSub,
+                    m => {
+                        return Err(format!(
+                            "--mode: unknown mode {m:?} (echo | broadcast | pubsub)"
+                        ))
+                    }
                 }
             }
             "--subprotocol" => a.protocols.push(val()?),
+            "--redis" => a.redis = Some(val()?),
+            "--publish-token" => a.publish_token = Some(val()?),
             "--log" => a.log = val()?,
             "--huge-pages" => a.huge_pages = true,
             "--copy-sends" => a.copy_sends = true,
@@ -174,6 +255,9 @@ fn parse() -> Result<Args, String> {
             }
             other => return Err(format!("unknown flag {other:?}\n\n{USAGE}")),
         }
+    }
+    if a.mode != Mode::PubSub && (a.redis.is_some() || a.publish_token.is_some()) {
+        return Err("--redis and --publish-token need --mode pubsub".into());
     }
     Ok(a)
 }
@@ -264,9 +348,13 @@ fn main() -> ExitCode {
     if let Some((count, size)) = args.recv_buffers {
         b = b.recv_buffers(count, size);
     }
+    if let Some(url) = &args.redis {
+        b = b.broker(BridgeConfig::new(url.as_str()));
+    }
     let handle = match b.start(App {
         mode: args.mode,
         protocols: args.protocols,
+        publish_token: args.publish_token,
     }) {
         Ok(h) => h,
         Err(e) => {
@@ -290,6 +378,11 @@ fn main() -> ExitCode {
         direct_bytes = s.direct_bytes,
         sends = s.sends,
         lent_sends = s.lent_sends,
+        broker_published = s.broker_published,
+        broker_delivered = s.broker_delivered,
+        broker_dropped = s.broker_dropped,
+        broker_inbox_dropped = s.broker_inbox_dropped,
+        broker_reconnects = s.broker_reconnects,
         "bye"
     );
     ExitCode::SUCCESS

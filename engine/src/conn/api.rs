@@ -188,6 +188,17 @@ pub trait Handler: Send + Sync + 'static {
     fn on_drain(&self, conn: &mut Conn<'_>, state: &mut Self::State) {
         let _ = (conn, state);
     }
+
+    /// The number of this node's subscribers of `topic` went from `old` to
+    /// `new` (counted over every worker: one call per subscription added
+    /// or removed, closes included). `old == 0` is the topic's first local
+    /// subscriber, `new == 0` its last. Runs on the worker that made the
+    /// change, at the end of its loop turn; calls from different workers
+    /// may arrive in either order, the counts they carry are each exact.
+    /// Must not block. Default: nothing.
+    fn on_subscription(&self, topic: &str, old: u32, new: u32) {
+        let _ = (topic, old, new);
+    }
 }
 
 /// A connection, as seen from inside a callback.
@@ -266,11 +277,24 @@ impl Conn<'_> {
 
     /// Send a message to every subscriber of `topic` on every worker (this
     /// connection included if it is subscribed). The frame is encoded once
-    /// and its bytes shared by every recipient's queue.
+    /// and its bytes shared by every recipient's queue. On a server joined
+    /// to a broker ([`Builder::broker`](crate::Builder::broker)) it is also
+    /// published there, for the topic's subscribers on the other nodes.
     pub fn publish(&mut self, topic: &str, msg: Message<'_>) {
         self.ctx
             .outbox
             .push(Fanout::Topic(topic.into(), encode_frame(msg)));
+    }
+
+    /// Like [`Conn::publish`], but never delivered to this connection,
+    /// even when it is subscribed (uWebSockets' `ws.publish`): a client
+    /// that sends to a room does not get its own message back.
+    pub fn publish_to_others(&mut self, topic: &str, msg: Message<'_>) {
+        self.ctx.outbox.push(Fanout::TopicExcept(
+            topic.into(),
+            encode_frame(msg),
+            (self.id.slot(), self.id.gen()),
+        ));
     }
 
     /// What [`Conn::server`] (in `server/handle.rs`) makes its handle from.

@@ -53,6 +53,9 @@ pub(crate) struct LocalStats {
 pub(crate) enum Fanout {
     All(Bytes),
     Topic(Arc<str>, Bytes),
+    /// A topic's subscribers except one of this worker's connections
+    /// (`(slot, generation)`): `Conn::publish_to_others`.
+    TopicExcept(Arc<str>, Bytes, (u32, u32)),
 }
 
 /// The worker state a connection (and a handler's `Conn`) may reach.

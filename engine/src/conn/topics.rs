@@ -12,15 +12,29 @@ type LocalId = (u32, u32);
 #[derive(Default)]
 pub(crate) struct Topics {
     subs: HashMap<Arc<str>, HashSet<LocalId>>,
+    /// Subscriptions added (`true`) and removed (`false`) since the worker
+    /// last took them ([`Topics::take_changes`]), one entry per
+    /// connection: the worker turns them into node-level counts (the
+    /// subscription hook, the broker) once per turn, off the message path.
+    changes: Vec<(Arc<str>, bool)>,
 }
 
 impl Topics {
     /// Subscribe; returns `false` if already subscribed.
     pub(crate) fn subscribe(&mut self, topic: &str, id: LocalId) -> bool {
-        match self.subs.get_mut(topic) {
-            Some(set) => set.insert(id),
+        match self.subs.get_key_value(topic) {
+            Some((key, _)) => {
+                let key = key.clone();
+                let added = self.subs.get_mut(topic).expect("present").insert(id);
+                if added {
+                    self.changes.push((key, true));
+                }
+                added
+            }
             None => {
-                self.subs.insert(Arc::from(topic), HashSet::from([id]));
+                let key: Arc<str> = Arc::from(topic);
+                self.subs.insert(key.clone(), HashSet::from([id]));
+                self.changes.push((key, true));
                 true
             }
         }
@@ -28,22 +42,37 @@ impl Topics {
 
     /// Unsubscribe; returns `false` if not subscribed.
     pub(crate) fn unsubscribe(&mut self, topic: &str, id: LocalId) -> bool {
-        let Some(set) = self.subs.get_mut(topic) else {
+        let Some((key, set)) = self.subs.get_key_value(topic) else {
             return false;
         };
-        let removed = set.remove(&id);
+        if !set.contains(&id) {
+            return false;
+        }
+        let key = key.clone();
+        let set = self.subs.get_mut(topic).expect("present");
+        set.remove(&id);
         if set.is_empty() {
             self.subs.remove(topic);
         }
-        removed
+        self.changes.push((key, false));
+        true
     }
 
     /// Drop every subscription of a connection that went away.
     pub(crate) fn remove_all(&mut self, id: LocalId) {
-        self.subs.retain(|_, set| {
-            set.remove(&id);
+        let changes = &mut self.changes;
+        self.subs.retain(|key, set| {
+            if set.remove(&id) {
+                changes.push((key.clone(), false));
+            }
             !set.is_empty()
         });
+    }
+
+    /// Move the subscription changes recorded since the last call into
+    /// `into` (which must be empty).
+    pub(crate) fn take_changes(&mut self, into: &mut Vec<(Arc<str>, bool)>) {
+        std::mem::swap(&mut self.changes, into);
     }
 
     /// The subscribers of `topic`, copied out (the caller mutates the slab
@@ -79,5 +108,24 @@ mod tests {
         assert!(t.unsubscribe("a", (2, 0)));
         assert!(!t.unsubscribe("a", (2, 0)));
         assert!(t.subs.is_empty());
+        let mut changes = Vec::new();
+        t.take_changes(&mut changes);
+        let got: Vec<(&str, bool)> = changes.iter().map(|(k, d)| (&**k, *d)).collect();
+        // Three added; (1,0) leaves "a" and "b" on removal; (2,0) leaves "a".
+        assert_eq!(
+            got,
+            [("a", true), ("a", true), ("b", true)]
+                .into_iter()
+                .chain(if got[3].0 == "a" {
+                    [("a", false), ("b", false)]
+                } else {
+                    [("b", false), ("a", false)]
+                })
+                .chain([("a", false)])
+                .collect::<Vec<_>>()
+        );
+        changes.clear();
+        t.take_changes(&mut changes);
+        assert!(changes.is_empty());
     }
 }

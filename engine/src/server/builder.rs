@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::conn::Handler;
 use crate::reactor::{choose_backend, sys, Backend};
 use crate::server::ServerHandle;
-use crate::shard::{Config, Shared};
+use crate::shard::{deliver, Config, Shared};
+use ringws_broker::{Bridge, BridgeConfig};
 
 /// The server type; see [`Server::builder`].
 pub struct Server;
@@ -19,6 +20,7 @@ impl Server {
         Builder {
             cfg: Config::default(),
             error: None,
+            broker: None,
         }
     }
 }
@@ -28,6 +30,7 @@ impl Server {
 pub struct Builder {
     cfg: Config,
     error: Option<String>,
+    broker: Option<BridgeConfig>,
 }
 
 impl Builder {
@@ -154,6 +157,24 @@ impl Builder {
         self
     }
 
+    /// Join other nodes through a broker (Redis: `BridgeConfig::new("redis://host:6379")`).
+    ///
+    /// [`Conn::publish`](crate::Conn::publish) and
+    /// [`ServerHandle::publish`] then also publish to the broker, and
+    /// messages other nodes publish to a topic reach this node's
+    /// subscribers of it. The node subscribes to a topic on the broker
+    /// while it has at least one local subscriber. A broker that is
+    /// unreachable (at start or later) is retried in the background; local
+    /// delivery carries on, and publishes meanwhile are dropped and
+    /// counted ([`Stats::broker_dropped`](crate::Stats::broker_dropped)):
+    /// delivery across nodes is at most once, like Redis pub/sub. The
+    /// node ids of the nodes on one broker must differ
+    /// (`BridgeConfig::new` picks a random one).
+    pub fn broker(mut self, config: BridgeConfig) -> Self {
+        self.broker = Some(config);
+        self
+    }
+
     /// Bind, start the workers and return a handle.
     pub fn start<H: Handler>(self, handler: H) -> io::Result<ServerHandle> {
         if let Some(e) = self.error {
@@ -191,6 +212,17 @@ impl Builder {
             }
         }
         let shared = Arc::new(Shared::new(cfg.workers, backend, locals)?);
+        if let Some(bcfg) = self.broker {
+            // Before the workers start, so no subscription is missed.
+            let node = bcfg.node_id;
+            let url = bcfg.url.clone();
+            let bridge = Bridge::start(bcfg, deliver(Arc::downgrade(&shared))).map_err(|e| {
+                per_worker.iter().flatten().for_each(|&fd| sys::close(fd));
+                io::Error::new(e.kind(), format!("broker {url}: {e}"))
+            })?;
+            tracing::info!(%url, node = format_args!("{node:016x}"), "broker bridge started");
+            shared.cluster.attach(bridge);
+        }
         let handler = Arc::new(handler);
         crate::shard::spawn_workers(cfg, per_worker, handler, shared.clone())?;
         for local in shared.local_addrs() {

@@ -43,6 +43,23 @@ pub struct Stats {
     /// Handler callbacks that panicked (each closed its connection with
     /// 1011; see [`Handler`](crate::Handler)).
     pub handler_panics: u64,
+    /// Publishes handed to the broker and acknowledged by it
+    /// ([`Builder::broker`](crate::Builder::broker); 0 without a broker).
+    pub broker_published: u64,
+    /// Messages from other nodes received from the broker.
+    pub broker_delivered: u64,
+    /// Publishes the broker never got: refused while it was away or its
+    /// queue full, or lost with a connection. Once the bridge is quiet,
+    /// `broker_published + broker_dropped` is the number of publishes.
+    pub broker_dropped: u64,
+    /// Broker messages a worker missed because its inbox already held
+    /// 8,192 commands, i.e. it had fallen that far behind (one per worker
+    /// missed).
+    pub broker_inbox_dropped: u64,
+    /// Connections to the broker made again after one was lost.
+    pub broker_reconnects: u64,
+    /// Whether the node is connected to its broker now.
+    pub broker_connected: bool,
     /// The backend running.
     pub backend: Backend,
 }
@@ -97,13 +114,22 @@ impl ServerHandle {
     }
 
     /// Send a message to every subscriber of `topic` on every worker; the
-    /// frame is encoded once and its bytes shared.
+    /// frame is encoded once and its bytes shared. With a broker
+    /// ([`Builder::broker`](crate::Builder::broker)) it goes to the other
+    /// nodes' subscribers too.
     pub fn publish(&self, topic: &str, msg: Message<'_>) {
         let frame = encode_frame(msg);
+        self.shared.cluster.publish(topic, &frame);
         let topic: Arc<str> = topic.into();
         for mb in &self.shared.mailboxes {
             mb.push(Command::Publish(topic.clone(), frame.clone()));
         }
+    }
+
+    /// This node's subscribers of `topic`, over every worker (updated by
+    /// each worker at the end of the loop turn that changed it).
+    pub fn subscribers(&self, topic: &str) -> u32 {
+        self.shared.cluster.subscribers(topic)
     }
 
     /// Counters summed over workers (updated by each worker once per loop turn).
@@ -122,8 +148,22 @@ impl ServerHandle {
             sends: 0,
             lent_sends: 0,
             handler_panics: 0,
+            broker_published: 0,
+            broker_delivered: 0,
+            broker_dropped: 0,
+            broker_inbox_dropped: self.shared.cluster.inbox_dropped(),
+            broker_reconnects: 0,
+            broker_connected: false,
             backend: self.shared.backend(),
         };
+        if let Some(b) = self.shared.cluster.bridge() {
+            let bs = b.stats();
+            s.broker_published = bs.published;
+            s.broker_delivered = bs.delivered;
+            s.broker_dropped = bs.dropped;
+            s.broker_reconnects = bs.reconnects;
+            s.broker_connected = bs.connected;
+        }
         for w in &self.shared.stats {
             s.connections += w.connections.load(Relaxed);
             s.handshakes += w.handshakes.load(Relaxed);
@@ -164,6 +204,10 @@ impl ServerHandle {
         );
         for t in threads {
             let _ = t.join();
+        }
+        // Every worker is gone: nothing more to publish or deliver.
+        if let Some(b) = self.shared.cluster.bridge() {
+            b.shutdown();
         }
     }
 }

@@ -132,6 +132,24 @@ impl Mailbox {
         was_empty
     }
 
+    /// Queue a command unless `max` commands are already waiting (then
+    /// `false`: the caller drops it and counts the drop). Used by the
+    /// broker bridge, whose deliveries must not grow an inbox without
+    /// bound when a worker falls behind; rings like [`Mailbox::push`].
+    pub(crate) fn push_bounded(&self, cmd: Command, max: usize) -> bool {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= max {
+            return false;
+        }
+        let was_empty = q.is_empty();
+        q.push(cmd);
+        drop(q);
+        if was_empty {
+            self.wake();
+        }
+        true
+    }
+
     /// Queue a command from a worker thread whose own mailbox is `sender`;
     /// this mailbox belongs to worker `target`. A sender that takes
     /// `MSG_RING` doorbells (its ring fd is published) records the ring owed
@@ -226,6 +244,19 @@ mod tests {
         b.push_from_worker(Command::Broadcast(frame), &a, 1);
         a.take_owed(&mut owed);
         assert_eq!(owed, [1]);
+    }
+
+    #[test]
+    fn bounded_push_refuses_past_the_limit() {
+        let mb = Mailbox::new().unwrap();
+        let frame = Bytes::from_static(b"x");
+        assert!(mb.push_bounded(Command::Broadcast(frame.clone()), 2));
+        assert!(mb.push_bounded(Command::Broadcast(frame.clone()), 2));
+        assert!(!mb.push_bounded(Command::Broadcast(frame.clone()), 2));
+        let mut into = Vec::new();
+        mb.drain_into(&mut into);
+        assert_eq!(into.len(), 2);
+        assert!(mb.push_bounded(Command::Broadcast(frame), 2));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
-use super::Mailbox;
+use super::{Cluster, Mailbox};
 use crate::conn::LocalStats;
 use crate::reactor::Backend;
 
@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Vec<WorkerStats>,
     backend: Backend,
     local_addrs: Vec<SocketAddr>,
+    /// Node-level subscriber counts and the broker bridge, if any.
+    pub(crate) cluster: Cluster,
     pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -69,6 +71,7 @@ impl Shared {
             stats: (0..workers).map(|_| WorkerStats::default()).collect(),
             backend,
             local_addrs,
+            cluster: Cluster::default(),
             threads: Mutex::new(Vec::new()),
         })
     }

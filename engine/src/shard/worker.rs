@@ -611,13 +611,17 @@ impl<H: Handler> Worker<H> {
     /// is queued on each open recipient, sharing its bytes.
     fn fan_out(&mut self) {
         let mine = std::mem::take(&mut self.ctx.outbox);
+        // Multi-node pub/sub: this node's publishes go to the broker too.
+        self.shared.cluster.publish_outbox(&mine);
         let mbs = &self.shared.mailboxes;
         let me = self.id as usize;
         for f in &mine {
             for (i, mb) in mbs.iter().enumerate().filter(|&(i, _)| i != me) {
                 let cmd = match f {
                     Fanout::All(frame) => Command::Broadcast(frame.clone()),
-                    Fanout::Topic(topic, frame) => Command::Publish(topic.clone(), frame.clone()),
+                    Fanout::Topic(topic, frame) | Fanout::TopicExcept(topic, frame, _) => {
+                        Command::Publish(topic.clone(), frame.clone())
+                    }
                 };
                 mb.push_from_worker(cmd, &mbs[me], i as u16);
             }
@@ -640,9 +644,14 @@ impl<H: Handler> Worker<H> {
         }
         let mut ids = Vec::new();
         for f in &fanin {
-            if let Fanout::Topic(topic, frame) = f {
+            let (topic, frame, except) = match f {
+                Fanout::Topic(topic, frame) => (topic, frame, None),
+                Fanout::TopicExcept(topic, frame, except) => (topic, frame, Some(*except)),
+                Fanout::All(_) => continue,
+            };
+            {
                 self.ctx.topics.subscribers(topic, &mut ids);
-                for &(slot, gen) in &ids {
+                for &(slot, gen) in ids.iter().filter(|&&id| Some(id) != except) {
                     if let Some(c) = self.slab.get_mut(slot, gen) {
                         if c.is_open() {
                             c.core.send_frame(&mut self.ctx, frame.clone());
@@ -672,6 +681,11 @@ impl<H: Handler> Worker<H> {
                 break;
             }
         }
+        // Subscriptions added and removed this turn → node-level counts,
+        // the subscription hook and the broker (see `cluster.rs`).
+        let mut changes = Vec::new();
+        self.ctx.topics.take_changes(&mut changes);
+        self.shared.cluster.apply(&mut changes, &*self.handler);
     }
 
     fn flush_dirty(&mut self, dirty: &mut Vec<Token>) {

@@ -233,10 +233,22 @@ impl Client {
     }
 
     pub fn connect_path(addr: SocketAddr, path: &str) -> Result<Client, String> {
+        Self::connect_with(addr, path, &[])
+    }
+
+    /// Connect to `path` with extra request headers (e.g. `Authorization`).
+    pub fn connect_with(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Client, String> {
         let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         s.set_nodelay(true).unwrap();
         let mut hs = ClientHandshake::new(&addr.to_string(), path);
+        for (name, value) in headers {
+            hs = hs.header(name, value);
+        }
         let mut req = Vec::new();
         hs.write_request(&mut req);
         s.write_all(&req).map_err(|e| e.to_string())?;
