@@ -256,6 +256,11 @@ fn redis_restart_reconnects_resubscribes_and_counts_the_gap() {
     });
     a.publish("r", Kind::Text, b"before");
     until("delivered before the restart", WAIT, || b.count() == 1);
+    // Redis delivers to subscribers before it answers the publisher: wait for
+    // the answer too, or the kill may turn an unanswered publish into a drop.
+    until("acknowledged before the restart", WAIT, || {
+        a.bridge.stats().published == 1
+    });
 
     redis.kill();
     until("both notice Redis is gone", WAIT, || {

@@ -61,7 +61,9 @@ pub use frame::encoder::{
 pub use frame::header::{FrameHeader, OpCode, Role, MAX_HEADER_LEN};
 pub use handshake::*;
 pub use mask::{apply_mask, apply_mask_copy, extend_with_mask, kernel_name as mask_kernel_name};
-pub use message::{Event, Feed, Limits, Receiver, ReceiverConfig};
+pub use message::{
+    assembly_target, Event, Feed, Limits, Receiver, ReceiverConfig, DIRECT_MIN_HELD,
+};
 pub use utf8::Utf8Validator;
 
 /// Reference kernels and other entry points for tests, benches and fuzzers.

@@ -16,7 +16,11 @@
 //!   in-place unmask and then a copy). Control frames that straddle buffers are appended behind a
 //!   message in progress and removed after delivery. The assembly buffer is
 //!   freed when a [`Feed`] ends with no message in progress, so an idle
-//!   receiver holds no heap memory.
+//!   receiver holds no heap memory. It grows with the bytes that arrived,
+//!   never with the length a header announces: by a quarter of what it
+//!   holds when it must grow, capped at the end of the message's last frame
+//!   ([`assembly_target`]), so its capacity stays within about 1.25 × the
+//!   bytes held.
 //!
 //! * The rest of a **large frame** can skip the fed buffers altogether: a
 //!   caller that can receive into memory of its choosing (an io_uring
@@ -24,6 +28,8 @@
 //!   appends the next payload bytes to it as received (still masked), and
 //!   returns it with [`Receiver::feed_direct`], which unmasks them in place
 //!   and checks them like fed bytes. The kernel's copy is then the only one.
+//!   Only once [`DIRECT_MIN_HELD`] bytes are held, and at most a quarter of
+//!   what is held per receive: the look-ahead is bounded by what arrived.
 //!
 //! * A **compressed** message (permessage-deflate, RSV1 on its first frame,
 //!   [`ReceiverConfig::allow_rsv1`]) fed with [`Receiver::feed_inflating`]
@@ -127,9 +133,42 @@ pub enum Event<'a> {
     },
 }
 
-/// Most bytes reserved for a message's assembly before they arrive (the
-/// frame header's length, up to this). Larger messages grow as they come.
-const ASSEMBLY_RESERVE_MAX: u64 = 1 << 20;
+/// Memory follows the bytes: the assembly buffer grows with what arrived,
+/// never with what a frame header announces. When it must grow it grows to
+/// `held + arriving + slack`, the slack being a quarter of what it then holds (at
+/// least [`ASSEMBLY_MIN_SLACK`]), and never past the end of the message's
+/// final frame when that end is known. Capacity therefore stays within
+/// about 1.25 × the bytes held (plus the small floor), and growth is still
+/// geometric (each byte is copied a bounded number of times on average).
+const ASSEMBLY_SLACK_DIV: usize = 4;
+
+/// The least slack an assembly buffer grows by (keeps small messages in
+/// fragments from regrowing at every piece).
+const ASSEMBLY_MIN_SLACK: usize = 256;
+
+/// Direct receives start only once this much of the message is held: the
+/// kernel is lent at most a quarter of what is held, so the look-ahead a
+/// peer can make the server reserve is bounded by what it already sent.
+pub const DIRECT_MIN_HELD: usize = 1024;
+
+/// The capacity an assembly buffer holding `held` bytes grows to so that
+/// `arriving` more fit: `n + max(n / 4, 256)` with `n = held + arriving`,
+/// capped at `n + rest` when `rest` (the bytes still to come in the
+/// message's final frame) is known. The slack is what a direct receive is
+/// lent next ([`Receiver::take_direct`]), so the buffer regrows (and is
+/// copied) only once bytes have filled it.
+pub const fn assembly_target(held: usize, arriving: usize, rest: Option<u64>) -> usize {
+    let mut slack = held.saturating_add(arriving) / ASSEMBLY_SLACK_DIV;
+    if slack < ASSEMBLY_MIN_SLACK {
+        slack = ASSEMBLY_MIN_SLACK;
+    }
+    if let Some(rest) = rest {
+        if (slack as u64) > rest {
+            slack = rest as usize;
+        }
+    }
+    held.saturating_add(arriving).saturating_add(slack)
+}
 
 /// Per-connection receive state: frame decoder, message assembly and UTF-8
 /// validation. 64 bytes, no heap while idle.
@@ -336,9 +375,14 @@ impl Receiver {
     /// How many payload bytes of the data frame in progress are still to
     /// come, when they may be received straight into the message's buffer
     /// ([`Receiver::take_direct`]): zero between frames, in a header, in a
-    /// control frame, once finished, or while the buffer is already out.
+    /// control frame, once finished, while the buffer is already out, or
+    /// while less than [`DIRECT_MIN_HELD`] bytes of the message are held
+    /// (the look-ahead lent to the kernel is bounded by what is held).
     pub fn direct_remaining(&self) -> u64 {
         if self.status != Status::Open || self.direct_out || self.msg == Msg::None {
+            return 0;
+        }
+        if self.assembled_len() < DIRECT_MIN_HELD {
             return 0;
         }
         if let Msg::Text {
@@ -366,8 +410,12 @@ impl Receiver {
     ///
     /// Append the bytes as received (still masked) and give the buffer back
     /// with [`Receiver::feed_direct`]; until then feeds process nothing.
-    /// Memory: the reservation is `min(max, remaining)`, so a peer that
-    /// announces a large frame and sends little costs at most `max`.
+    /// Memory follows the bytes: the room is the buffer's spare capacity or
+    /// a quarter of the bytes held, whichever is more (and at most `max`
+    /// and the rest of the frame), so a peer that announces a large frame
+    /// and sends little makes the server reserve little: the look-ahead is
+    /// bounded by what already arrived, and the buffer grows by at most a
+    /// quarter per receive.
     pub fn take_direct(&mut self, max: usize) -> Option<(Vec<u8>, usize)> {
         self.cleanup();
         let remaining = self.direct_remaining();
@@ -378,10 +426,17 @@ impl Receiver {
             Msg::Text { assembling, .. } | Msg::Binary { assembling, .. } => *assembling = true,
             Msg::None => return None,
         }
-        let room = remaining.min(max as u64) as usize;
-        self.lent_this_message = true;
         let mut buf = self.assembly.take().map_or_else(Vec::new, |b| *b);
-        buf.reserve(room);
+        let held = buf.len();
+        let spare = buf.capacity() - held;
+        let room = remaining
+            .min(max as u64)
+            .min(spare.max(held / ASSEMBLY_SLACK_DIV) as u64) as usize;
+        self.lent_this_message = true;
+        if spare < room {
+            // Exactly: `reserve` would double.
+            buf.reserve_exact(room);
+        }
         self.direct_out = true;
         Some((buf, room))
     }
@@ -436,6 +491,14 @@ impl Receiver {
         self.assembly.as_ref().map_or(0, |v| v.capacity())
     }
 
+    /// Bytes the peer sent that are held for message assembly (the message
+    /// so far, and a straddling control frame's payload so far). The
+    /// capacity ([`Receiver::buffered_capacity`]) stays within
+    /// `held × 1.25 + 256` (see [`assembly_target`]).
+    pub fn buffered_len(&self) -> usize {
+        self.assembled_len()
+    }
+
     fn fail(&mut self, e: ProtocolError) -> ProtocolError {
         self.status = Status::Failed(e);
         self.assembly = None;
@@ -453,20 +516,41 @@ impl Receiver {
                 self.ctrl_len = 0;
             }
             Pending::Message => {
-                if let Some(v) = &mut self.assembly {
-                    v.clear();
-                }
+                // Freed rather than cleared: the next message's buffer
+                // grows with its own bytes, not to the size of this one.
+                self.assembly = None;
             }
         }
     }
 
     /// Appends payload bytes to the assembly buffer, unmasking them with
     /// `mask` (rotated to their first byte) in the same pass.
-    fn append(&mut self, bytes: &[u8], mask: Option<[u8; 4]>) {
+    ///
+    /// Growth follows the bytes ([`assembly_target`]): a quarter of what is
+    /// held beyond them, capped at the end of the frame in progress when it
+    /// is the message's last (or a control frame), never doubling.
+    /// `c` is the chunk the bytes come from: what is still to come of its
+    /// frame caps the growth when nothing can follow that frame.
+    fn append(&mut self, bytes: &[u8], c: &PayloadChunk) {
         if bytes.is_empty() {
             return;
         }
+        let mask = c.mask;
+        let rest = if c.fin || c.opcode.is_control() {
+            Some(if c.last {
+                0
+            } else {
+                self.decoder.payload_remaining().map_or(0, |r| r.0)
+            })
+        } else {
+            // A fragment without FIN: more frames of the message may follow.
+            None
+        };
         let v = self.assembly.get_or_insert_with(Default::default);
+        if v.capacity() - v.len() < bytes.len() {
+            let target = assembly_target(v.len(), bytes.len(), rest);
+            v.reserve_exact(target - v.len());
+        }
         match mask {
             Some(key) => extend_with_mask(v, bytes, key, 0),
             None => v.extend_from_slice(bytes),
@@ -641,7 +725,7 @@ impl Receiver {
                 in_place(buf, &c);
                 Src::Buf(c.range)
             } else {
-                self.append(bytes, c.mask);
+                self.append(bytes, &c);
                 self.ctrl_len += bytes.len() as u8;
                 if !c.last {
                     return Ok(None);
@@ -692,21 +776,12 @@ impl Receiver {
                 Raw::Binary(src)
             }));
         }
-        if !*assembling {
-            // The message spills over buffers: make room for the rest of
-            // this frame now rather than growing (and copying) the buffer
-            // as each piece arrives. Capped, so a peer that announces a
-            // large frame and sends nothing more reserves little; beyond
-            // the cap the buffer grows as the bytes arrive.
-            let rest = self.decoder.payload_remaining().map_or(0, |r| r.0);
-            let want = (bytes.len() as u64 + rest).min(ASSEMBLY_RESERVE_MAX) as usize;
-            self.assembly
-                .get_or_insert_with(Default::default)
-                .reserve(want);
-        }
+        // The message spills over buffers: it is assembled, its buffer
+        // growing with the bytes that arrive (`append`), never reserved
+        // for what the header announced.
         *assembling = true;
         let from = self.assembled_len();
-        self.append(bytes, c.mask);
+        self.append(bytes, &c);
         self.assembled(from, end_of_message)
     }
 

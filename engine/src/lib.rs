@@ -17,6 +17,12 @@
 //! [`ServerHandle::publish`] then reach every node's subscribers (at most
 //! once; see the builder's docs).
 //!
+//! permessage-deflate (RFC 7692) is off by default; [`Builder::compression`]
+//! turns it on ([`Compression::Shared`]: the worker's streams, nothing per
+//! connection; [`Compression::Dedicated`]: context takeover with
+//! per-connection streams). Handlers see inflated messages, borrowed from
+//! the worker's buffer, and their sends are compressed when negotiated.
+//!
 //! Backpressure reaches the peer: a connection whose send queue is at its
 //! limit ([`Builder::send_buffer_limit`]) is not read from until the queue
 //! drains, so TCP flow control slows a client that sends faster than it
@@ -56,10 +62,14 @@ mod shard;
 // ---- The public interface ------------------------------------------------
 pub use reactor::Backend;
 pub use ringws_broker::{BridgeConfig, RedisOptions};
+pub use ringws_codec::Compression;
 pub use ringws_codec::{CloseCode, Request};
+/// The rustls crate the TLS support is built on (for
+/// [`TlsConfig::from_rustls`]).
+pub use rustls;
 pub use server::{
     Accept, Builder, Conn, ConnId, Handler, Message, NoSuchWorker, Reject, SendStatus, Server,
-    ServerHandle, Stats, DIRECT_RECV_MIN,
+    ServerHandle, Stats, TlsConfig, DIRECT_RECV_MIN,
 };
 
 /// Internals exposed for tests and benchmarks; not a stable API.

@@ -67,12 +67,26 @@ const N: usize = 4000;
 const BUDGET: isize = 160;
 
 fn live_heap_per_connection(backend: ringws::Backend) -> isize {
+    live_heap_with(backend, ringws::Compression::Off)
+}
+
+/// The same, with the server's permessage-deflate policy `policy` and
+/// clients that offer it (an upgrade must then accept it).
+fn live_heap_with(backend: ringws::Backend, policy: ringws::Compression) -> isize {
     let h = start(backend, Stateless, |b| {
         b.idle_timeout(Some(Duration::from_secs(600)))
+            .compression(policy)
     });
     let addr = h.local_addr();
+    let deflate = policy != ringws::Compression::Off;
     let mut req = Vec::new();
-    ringws_codec::ClientHandshake::new(&addr.to_string(), "/").write_request(&mut req);
+    let hs = ringws_codec::ClientHandshake::new(&addr.to_string(), "/");
+    let hs = if deflate {
+        hs.extensions("permessage-deflate; client_max_window_bits")
+    } else {
+        hs
+    };
+    hs.write_request(&mut req);
     // Everything the client side keeps is allocated before the baseline.
     let mut conns: Vec<TcpStream> = Vec::with_capacity(N);
     let mut buf = [0u8; 1024];
@@ -99,6 +113,8 @@ fn live_heap_per_connection(backend: ringws::Backend) -> isize {
                 s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                 let n = s.read(&mut buf).unwrap();
                 assert!(buf[..n].starts_with(b"HTTP/1.1 101"), "upgrade refused");
+                let accepted = buf[..n].windows(18).any(|w| w == b"permessage-deflate");
+                assert_eq!(accepted, deflate, "permessage-deflate accepted");
             }
         }
     }
@@ -126,5 +142,30 @@ both_backends!(idle_connection_heap_within_budget, |backend| {
     assert!(
         per <= BUDGET,
         "an idle connection holds {per} B of heap (budget {BUDGET})"
+    );
+});
+
+both_backends!(shared_compression_adds_no_idle_heap, |backend| {
+    // Negotiated on every connection: the window sits in the connection's
+    // flags, the streams are the worker's; nothing per connection.
+    let plain = live_heap_per_connection(backend);
+    let shared = live_heap_with(backend, ringws::Compression::Shared);
+    assert!(
+        shared <= plain + 64,
+        "Shared compression: {shared} B per idle connection, {plain} B without"
+    );
+    // Dedicated: the streams are allocated on the first message, so an
+    // idle connection holds only its table entry.
+    let dedicated = live_heap_with(
+        backend,
+        ringws::Compression::Dedicated {
+            server_window_bits: 15,
+            client_window_bits: 15,
+        },
+    );
+    eprintln!("{backend:?}: idle heap per connection: plain {plain} B, shared {shared} B, dedicated {dedicated} B");
+    assert!(
+        dedicated <= plain + 512,
+        "Dedicated: {dedicated} B per idle connection"
     );
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Interop check with the Python `websockets` asyncio client.
 
-Usage: python_client.py ws://127.0.0.1:PORT/
+Usage: python_client.py ws://127.0.0.1:PORT/   (or wss://, trusting the CA
+in $RINGWS_TEST_CA, whose chain and the server's name are verified)
 Runs text and binary echo, a fragmented send, ping/pong, a subprotocol
 request and a clean close; prints one JSON object with the results and exits
 non-zero when a check failed.
@@ -17,7 +18,18 @@ from websockets.exceptions import InvalidHandshake
 TEXT = "héllo wörld ✓ 😀 你好，世界 こんにちは"
 
 
+def tls_context(url):
+    """For wss://: verify the server against the test CA only."""
+    if not url.startswith("wss://"):
+        return None
+    import ssl
+    ctx = ssl.create_default_context(cafile=os.environ["RINGWS_TEST_CA"])
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
 async def main(url):
+    ssl_ctx = tls_context(url)
     results = {}
     failures = []
 
@@ -26,7 +38,7 @@ async def main(url):
         if not ok:
             failures.append(name)
 
-    async with connect(url, max_size=16 * 1024 * 1024, compression=None,
+    async with connect(url, ssl=ssl_ctx, max_size=16 * 1024 * 1024, compression=None,
                        open_timeout=10, close_timeout=5) as ws:
         await ws.send(TEXT)
         got = await asyncio.wait_for(ws.recv(), 10)
@@ -62,11 +74,16 @@ async def main(url):
         rcvd = ws.protocol.close_rcvd
         check("clean_close", ws.close_code == 1000 and rcvd is not None,
               f"code={ws.close_code} rcvd={rcvd}")
+        if ssl_ctx is not None:
+            tls = ws.transport.get_extra_info("ssl_object")
+            check("tls", tls is not None and tls.selected_alpn_protocol() == "http/1.1",
+                  f"{tls.version() if tls else None} alpn={tls.selected_alpn_protocol() if tls else None}")
 
     # Subprotocols: the server may pick one of ours or none (RFC 6455 4.2.2);
     # websockets accepts both. What it picked is recorded.
     try:
-        async with connect(url, subprotocols=["chat.v1", "superchat"], open_timeout=10) as ws:
+        async with connect(url, ssl=ssl_ctx, subprotocols=["chat.v1", "superchat"],
+                           open_timeout=10) as ws:
             await ws.send("sub")
             got = await asyncio.wait_for(ws.recv(), 10)
             # EXPECT_SUBPROTOCOL: the choice the server under test is known to make.

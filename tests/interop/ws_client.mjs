@@ -1,11 +1,13 @@
 // Interop check with the Node `ws` client.
 //
 // Usage: node ws_client.mjs ws://127.0.0.1:PORT/ [CONCURRENT=1000]
+// (or wss://, trusting only the CA in $RINGWS_TEST_CA: chain and name verified)
 // Text and binary echo, a fragmented send, ping/pong, a subprotocol request,
 // a clean close, then CONCURRENT clients at once each doing one echo. Prints
 // one JSON object; exits non-zero when a check failed.
 import WebSocket from 'ws';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 const url = process.argv[2];
 const concurrent = Number(process.argv[3] ?? 1000);
@@ -18,9 +20,13 @@ const check = (name, ok, detail = '') => {
 const withTimeout = (p, ms, what) =>
   Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`timeout: ${what}`)), ms))]);
 
+const tls = url.startsWith('wss://')
+  ? { ca: readFileSync(process.env.RINGWS_TEST_CA), ALPNProtocols: ['http/1.1'], rejectUnauthorized: true }
+  : {};
+
 function open(protocols) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols, { perMessageDeflate: false, maxPayload: 16 << 20 });
+    const ws = new WebSocket(url, protocols, { perMessageDeflate: false, maxPayload: 16 << 20, ...tls });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
   });

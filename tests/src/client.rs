@@ -167,7 +167,8 @@ pub fn run_script(target: &Target, script: &Script, timeout: Duration) -> Trace 
     let reader = {
         let conn = Arc::clone(&conn);
         let leftover = resp.leftover;
-        thread::spawn(move || read_loop(&conn, reader_stream, leftover))
+        let deflate = offer.is_some();
+        thread::spawn(move || read_loop(&conn, reader_stream, leftover, deflate))
     };
 
     play(&conn, script, timeout);
@@ -297,8 +298,15 @@ fn play(conn: &Conn, script: &Script, timeout: Duration) {
 }
 
 /// Reads and handles server frames until EOF or the socket is shut down.
-fn read_loop(conn: &Conn, mut stream: TcpStream, mut buf: Vec<u8>) {
+fn read_loop(conn: &Conn, mut stream: TcpStream, mut buf: Vec<u8>, deflate: bool) {
     let mut partial: Option<(bool, Vec<u8>)> = None;
+    // permessage-deflate accepted: one inflater for the connection (window
+    // 15 reads any window; kept across messages, which is right whether or
+    // not the server takes its context over).
+    let mut inflater = deflate.then(|| flate2::Decompress::new_with_window_bits(false, 15));
+    // The message in progress started with RSV1, and its kind.
+    let mut compressed = false;
+    let mut binary_of: Option<bool> = None;
     let mut chunk = vec![0u8; 256 * 1024];
     loop {
         loop {
@@ -308,10 +316,54 @@ fn read_loop(conn: &Conn, mut stream: TcpStream, mut buf: Vec<u8>) {
                     if frame.masked {
                         conn.note("server sent a masked frame".into());
                     }
-                    if frame.rsv != 0 {
+                    let data_start = matches!(frame.opcode, op::TEXT | op::BINARY);
+                    if data_start {
+                        compressed = inflater.is_some() && frame.rsv == 4;
+                    }
+                    let allowed = if data_start && compressed { 4 } else { 0 };
+                    if frame.rsv != allowed {
                         conn.note(format!("server frame with RSV bits {:#x}", frame.rsv));
                     }
-                    handle_frame(conn, frame.fin, frame.opcode, frame.payload, &mut partial);
+                    let is_data = data_start || frame.opcode == op::CONT;
+                    let mut payload = frame.payload;
+                    if is_data && compressed && frame.fin {
+                        // The whole message is collected by handle_frame;
+                        // inflate it once its last frame is in.
+                        let mut whole = match partial.take() {
+                            Some((_, mut data)) => {
+                                data.extend_from_slice(&payload);
+                                data
+                            }
+                            None => payload,
+                        };
+                        whole.extend_from_slice(&[0, 0, 0xff, 0xff]);
+                        match inflate(inflater.as_mut().expect("deflate"), &whole) {
+                            Ok(p) => payload = p,
+                            Err(e) => {
+                                conn.note(format!("server sent bad compressed data: {e}"));
+                                payload = Vec::new();
+                            }
+                        }
+                        let binary = if data_start {
+                            frame.opcode == op::BINARY
+                        } else {
+                            binary_of.unwrap_or(false)
+                        };
+                        handle_frame(
+                            conn,
+                            true,
+                            if binary { op::BINARY } else { op::TEXT },
+                            payload,
+                            &mut None,
+                        );
+                        compressed = false;
+                        binary_of = None;
+                        continue;
+                    }
+                    if data_start {
+                        binary_of = Some(frame.opcode == op::BINARY);
+                    }
+                    handle_frame(conn, frame.fin, frame.opcode, payload, &mut partial);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -331,6 +383,30 @@ fn read_loop(conn: &Conn, mut stream: TcpStream, mut buf: Vec<u8>) {
                 }
                 return finish(conn);
             }
+        }
+    }
+}
+
+/// Inflate one whole compressed message (trailer appended).
+fn inflate(d: &mut flate2::Decompress, input: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(input.len() * 4 + 64);
+    let mut consumed = 0;
+    loop {
+        let before = d.total_in();
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity());
+        }
+        let status = d
+            .decompress_vec(&input[consumed..], &mut out, flate2::FlushDecompress::Sync)
+            .map_err(|e| e.to_string())?;
+        consumed += (d.total_in() - before) as usize;
+        if status == flate2::Status::StreamEnd {
+            // A final block: the next message starts a new stream.
+            d.reset(false);
+            return Ok(out);
+        }
+        if consumed == input.len() && out.len() < out.capacity() {
+            return Ok(out);
         }
     }
 }

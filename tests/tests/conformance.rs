@@ -152,3 +152,48 @@ fn declined_extension_is_unimplemented() {
     );
     assert_eq!(r.verdict, Verdict::Unimplemented, "{r:?}");
 }
+
+/// Chapters 12–13 (permessage-deflate) against ringws with `--compression
+/// shared` and `dedicated` on each backend: every case OK; against a server
+/// without compression (tokio-tungstenite) every case UNIMPLEMENTED.
+#[test]
+fn compression_chapters() {
+    let mut backends = vec!["epoll"];
+    if common::io_uring_allowed() {
+        backends.push("uring");
+    }
+    for policy in ["shared", "dedicated"] {
+        for backend in &backends {
+            let server = common::spawn_binary(
+                &common::ringws_binary(),
+                &format!("--bind 127.0.0.1:{{port}} --backend {backend} --compression {policy}"),
+            );
+            let t0 = Instant::now();
+            let r = run_chapters(&server.url, &server.name, "12,13", usize::MAX);
+            eprintln!(
+                "{}: {} cases in {:.1} s: {:?}",
+                server.name,
+                r.results.len(),
+                t0.elapsed().as_secs_f64(),
+                r.counts()
+            );
+            assert_eq!(r.results.len(), 90, "{} cases", r.results.len());
+            let not_ok: Vec<_> = r
+                .results
+                .iter()
+                .filter(|c| c.verdict != Verdict::Ok)
+                .map(|c| format!("{} {} {}", c.id, c.verdict, c.reason))
+                .collect();
+            assert!(not_ok.is_empty(), "{}:\n{}", server.name, not_ok.join("\n"));
+        }
+    }
+    let peer = start_peer(Peer::Tungstenite);
+    let r = run_chapters(&peer.url, "tokio-tungstenite", "12,13", usize::MAX);
+    assert!(
+        r.results
+            .iter()
+            .all(|c| c.verdict == Verdict::Unimplemented),
+        "{}",
+        show(&r)
+    );
+}

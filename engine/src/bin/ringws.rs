@@ -4,24 +4,55 @@
 //! message. `--mode pubsub` makes it a fan-out server: a client of
 //! `ws://HOST:PORT/topic/NAME` is subscribed to `NAME` and what it sends
 //! goes to the topic's other subscribers, on every node joined by
-//! `--redis`. SIGINT/SIGTERM start a graceful shutdown (close 1001 to every
-//! client, up to 5 s for the closing handshakes).
+//! `--redis`. `--tls-cert`/`--tls-key` serve `wss://` (on `--bind`, or on
+//! `--bind-tls` beside a plain `--bind`); SIGHUP reads the certificate
+//! files again. SIGINT/SIGTERM start a graceful shutdown (close 1001 to
+//! every client, up to 5 s for the closing handshakes).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use ringws::{
-    Accept, Backend, BridgeConfig, CloseCode, Conn, Handler, Message, Reject, Request, Server,
+    Accept, Backend, BridgeConfig, CloseCode, Compression, Conn, Handler, Message, Reject, Request,
+    Server, TlsConfig,
 };
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+extern "C" {
+    /// mimalloc's option setter (part of its public C API, linked in by
+    /// the `mimalloc` crate; not bound without its `extended` feature).
+    fn mi_option_set(option: libc::c_int, value: libc::c_long);
+}
+
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (v2 and v3).
+const MI_OPTION_PURGE_DELAY: libc::c_int = 15;
+
+/// Memory freed by finished or dropped messages goes back to the system at
+/// once: mimalloc otherwise keeps freed pages for `purge_delay` ms (10, and
+/// ×10 for arenas) and, on a worker that goes quiet, until its next
+/// allocation, so the RSS a burst of large messages left stays
+/// (docs/decisions.md, "Memory follows the bytes"). `MIMALLOC_PURGE_DELAY`
+/// in the environment wins.
+fn purge_freed_memory_at_once() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: a plain option store; called before the workers start.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
+}
 
 const USAGE: &str = "\
 ringws: a thread-per-core io_uring WebSocket server (echo / broadcast / pubsub)
 
 USAGE: ringws [OPTIONS]
   --bind ADDR               listen address            [default: 127.0.0.1:9001]
+  --tls-cert FILE           serve wss:// with this PEM certificate chain
+  --tls-key FILE            and this PEM private key; repeat the pair for
+                            more certificates, chosen by the client's SNI
+                            (no SNI: the first); SIGHUP reloads the files
+  --bind-tls ADDR           serve wss:// here and plain ws:// on --bind
+                            (default with --tls-cert: wss:// on --bind)
   --workers N               worker threads            [default: one per core]
   --backend B               auto | uring | epoll      [default: auto]
   --max-message-size BYTES  largest message           [default: 16777216]
@@ -39,6 +70,12 @@ USAGE: ringws [OPTIONS]
   --subprotocol NAME        a subprotocol to accept (repeatable); the first
                             one the client offers that is listed is chosen
   --log LEVEL               error|warn|info|debug|trace [default: info]
+  --compression C           permessage-deflate: off | shared | dedicated
+                            (shared: no context takeover, one compressor and
+                            inflater per worker; dedicated: per-connection
+                            streams)                   [default: off]
+  --window-bits S[,C]       dedicated: largest server window S and client
+                            window C, 9-15             [default: 15,15]
   --recv-buffers NxSIZE     receive buffers per worker: count (power of two)
                             and bytes each [default: 8x1048576 on io_uring,
                             32x262144 on epoll]
@@ -52,6 +89,12 @@ USAGE: ringws [OPTIONS]
   --copy-sends              copy every payload into the send queue (default:
                             an echo of a message that arrived whole is sent
                             from its receive buffer)
+  --memory-budget BYTES     bound what the server buffers for peers (partial
+                            messages, send queues, receive rings), split
+                            across workers; suffixes KiB MiB GiB. At 80%
+                            reads of the largest partial messages pause,
+                            at 100% those close with 1013 and upgrades get
+                            503 [default: half the machine's memory]
   --huge-pages              let the heap use transparent huge pages (off by
                             default: 2 MiB faults make idle memory jump in
                             2 MiB steps; see docs/decisions.md)
@@ -157,6 +200,9 @@ impl Handler for App {
 
 struct Args {
     bind: String,
+    bind_tls: Option<String>,
+    tls_certs: Vec<String>,
+    tls_keys: Vec<String>,
     workers: Option<usize>,
     backend: Backend,
     max_message_size: usize,
@@ -171,11 +217,38 @@ struct Args {
     copy_sends: bool,
     redis: Option<String>,
     publish_token: Option<String>,
+    memory_budget: Option<usize>,
+    compression: String,
+    window_bits: (u8, u8),
+}
+
+/// A byte count with an optional binary suffix: `268435456`, `256MiB`,
+/// `64KiB`, `2GiB` (also `K`/`M`/`G`, `KB`/`MB`/`GB` as the same powers of
+/// two).
+fn parse_bytes(v: &str) -> Result<usize, String> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("want a byte count like 256MiB, got {v:?}"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        u => return Err(format!("unknown unit {u:?} in {v:?} (KiB, MiB, GiB)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{v:?} is too large"))
 }
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
         bind: "127.0.0.1:9001".into(),
+        bind_tls: None,
+        tls_certs: Vec::new(),
+        tls_keys: Vec::new(),
         workers: None,
         backend: Backend::Auto,
         max_message_size: 16 << 20,
@@ -190,6 +263,9 @@ fn parse() -> Result<Args, String> {
         copy_sends: false,
         redis: None,
         publish_token: None,
+        memory_budget: None,
+        compression: "off".into(),
+        window_bits: (15, 15),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -209,6 +285,9 @@ fn parse() -> Result<Args, String> {
         };
         match flag.as_str() {
             "--bind" => a.bind = val()?,
+            "--bind-tls" => a.bind_tls = Some(val()?),
+            "--tls-cert" => a.tls_certs.push(val()?),
+            "--tls-key" => a.tls_keys.push(val()?),
             "--workers" => a.workers = Some(val()?.parse().map_err(|e| format!("--workers: {e}"))?),
             "--backend" => a.backend = val()?.parse()?,
             "--max-message-size" => {
@@ -235,6 +314,29 @@ fn parse() -> Result<Args, String> {
             "--redis" => a.redis = Some(val()?),
             "--publish-token" => a.publish_token = Some(val()?),
             "--log" => a.log = val()?,
+            "--memory-budget" => {
+                a.memory_budget =
+                    Some(parse_bytes(&val()?).map_err(|e| format!("--memory-budget: {e}"))?)
+            }
+            "--compression" => {
+                a.compression = val()?;
+                if !matches!(a.compression.as_str(), "off" | "shared" | "dedicated") {
+                    return Err(format!(
+                        "--compression: unknown policy {:?} (off | shared | dedicated)",
+                        a.compression
+                    ));
+                }
+            }
+            "--window-bits" => {
+                let v = val()?;
+                let bits = |s: &str| s.parse::<u8>().ok().filter(|b| (9..=15).contains(b));
+                let parsed = match v.split_once(',') {
+                    Some((s, c)) => bits(s).zip(bits(c)),
+                    None => bits(&v).map(|b| (b, b)),
+                };
+                a.window_bits =
+                    parsed.ok_or(format!("--window-bits: want S[,C] in 9-15, got {v:?}"))?;
+            }
             "--huge-pages" => a.huge_pages = true,
             "--copy-sends" => a.copy_sends = true,
             "--whole-recv-buffers" => a.whole_recv_buffers = true,
@@ -256,13 +358,19 @@ fn parse() -> Result<Args, String> {
             other => return Err(format!("unknown flag {other:?}\n\n{USAGE}")),
         }
     }
+    if a.tls_certs.len() != a.tls_keys.len() {
+        return Err("--tls-cert and --tls-key come in pairs".into());
+    }
+    if a.bind_tls.is_some() && a.tls_certs.is_empty() {
+        return Err("--bind-tls needs --tls-cert and --tls-key".into());
+    }
     if a.mode != Mode::PubSub && (a.redis.is_some() || a.publish_token.is_some()) {
         return Err("--redis and --publish-token need --mode pubsub".into());
     }
     Ok(a)
 }
 
-/// Block SIGINT and SIGTERM in this thread (and every thread it spawns), so
+/// Block SIGINT, SIGTERM and SIGHUP in this thread (and every thread it spawns), so
 /// they can be taken synchronously with `sigwait` instead of killing us.
 fn block_signals() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it,
@@ -272,6 +380,7 @@ fn block_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     }
@@ -317,6 +426,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    purge_freed_memory_at_once();
     if !args.huge_pages {
         // mimalloc asks for transparent huge pages on its arenas
         // (MADV_HUGEPAGE), so the heap grows 2 MiB at a time: 10,000 idle
@@ -344,12 +454,34 @@ fn main() -> ExitCode {
         b = b.incremental_recv(false);
     }
     b = b.direct_recv_min(args.direct_recv_min);
+    if let Some(bytes) = args.memory_budget {
+        b = b.memory_budget(bytes);
+    }
     b = b.send_from_recv_buffers(!args.copy_sends);
     if let Some((count, size)) = args.recv_buffers {
         b = b.recv_buffers(count, size);
     }
+    b = b.compression(match args.compression.as_str() {
+        "shared" => Compression::Shared,
+        "dedicated" => Compression::Dedicated {
+            server_window_bits: args.window_bits.0,
+            client_window_bits: args.window_bits.1,
+        },
+        _ => Compression::Off,
+    });
     if let Some(url) = &args.redis {
         b = b.broker(BridgeConfig::new(url.as_str()));
+    }
+    let mut pairs = args.tls_certs.iter().zip(&args.tls_keys);
+    if let Some((cert, key)) = pairs.next() {
+        let mut tls = TlsConfig::from_pem_files(cert, key);
+        for (cert, key) in pairs {
+            tls = tls.with_pem_files(cert, key);
+        }
+        b = b.tls(tls);
+        if let Some(addr) = &args.bind_tls {
+            b = b.bind_tls(addr.as_str());
+        }
     }
     let handle = match b.start(App {
         mode: args.mode,
@@ -362,10 +494,31 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(addr = %handle.local_addr(), backend = %handle.backend(), "ringws ready: ws://{}/", handle.local_addr());
+    let addrs = handle.local_addrs();
+    let tls = !args.tls_certs.is_empty();
+    for (i, addr) in addrs.iter().enumerate() {
+        // Listeners in order: --bind, then --bind-tls.
+        let scheme = if tls && (args.bind_tls.is_none() || i > 0) {
+            "wss"
+        } else {
+            "ws"
+        };
+        tracing::info!(%addr, backend = %handle.backend(), "ringws ready: {scheme}://{addr}/");
+    }
     let mut sig: i32 = 0;
-    // SAFETY: `set` is an initialised sigset; `sig` is a valid out pointer.
-    unsafe { libc::sigwait(&set, &mut sig) };
+    loop {
+        // SAFETY: `set` is an initialised sigset; `sig` is a valid out pointer.
+        unsafe { libc::sigwait(&set, &mut sig) };
+        if sig != libc::SIGHUP {
+            break;
+        }
+        if tls {
+            // Logged either way; a bad file keeps the old certificates.
+            let _ = handle.reload_tls();
+        } else {
+            tracing::info!("SIGHUP: nothing to reload (no TLS)");
+        }
+    }
     tracing::info!(signal = sig, "shutting down (close 1001, up to 5 s)");
     handle.shutdown(Duration::from_secs(5));
     let s = handle.stats();
@@ -378,6 +531,12 @@ fn main() -> ExitCode {
         direct_bytes = s.direct_bytes,
         sends = s.sends,
         lent_sends = s.lent_sends,
+        budget_paused = s.budget_paused,
+        budget_closed = s.budget_closed,
+        budget_refused_upgrades = s.budget_refused_upgrades,
+        messages_compressed = s.messages_compressed,
+        messages_inflated = s.messages_inflated,
+        fanout_compressions = s.fanout_compressions,
         broker_published = s.broker_published,
         broker_delivered = s.broker_delivered,
         broker_dropped = s.broker_dropped,

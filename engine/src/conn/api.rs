@@ -59,7 +59,9 @@ pub(crate) fn encode_frame(msg: Message<'_>) -> Bytes {
 
 /// A complete message, borrowed from the receive buffer when it arrived in
 /// one piece (no copy, no allocation) or from the connection's assembly
-/// buffer when it spanned buffers or fragments.
+/// buffer when it spanned buffers or fragments; a message that arrived
+/// compressed (permessage-deflate) is borrowed from the worker's inflate
+/// buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Message<'a> {
     /// A text message (UTF-8 already checked).

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::budget::Budget;
+use super::deflate::WorkerDeflate;
 use super::recv::{Lend, RxConfig};
 use super::send::Outgoing;
 use super::timers::Timers;
@@ -42,6 +44,18 @@ pub(crate) struct LocalStats {
     pub(crate) sends: u64,
     pub(crate) lent_sends: u64,
     pub(crate) handler_panics: u64,
+    /// Connections whose reads the memory budget paused (soft mark).
+    pub(crate) budget_paused: u64,
+    /// Connections the memory budget closed with 1013 (hard mark).
+    pub(crate) budget_closed: u64,
+    /// Upgrades answered with 503 because the budget was overloaded.
+    pub(crate) budget_refused: u64,
+    /// permessage-deflate: compressions run, messages inflated,
+    /// compressions for fan-out frames (copied from the worker's
+    /// [`WorkerDeflate`] before publishing).
+    pub(crate) compressions: u64,
+    pub(crate) inflated: u64,
+    pub(crate) fanout_compressions: u64,
 }
 
 /// A frame for many connections, encoded once: to every open connection,
@@ -71,6 +85,8 @@ pub(crate) struct ConnCtx {
     pub(crate) stats: LocalStats,
     /// Reusable buffer for handshake responses.
     pub(crate) scratch: Vec<u8>,
+    /// Reusable buffer for the plaintext of TLS records being handled.
+    pub(crate) tls_plain: Vec<u8>,
     /// Sending states of connections that have nothing to send, for reuse.
     #[allow(clippy::vec_box)]
     // boxes move in and out of connections; addresses must stay stable
@@ -83,8 +99,16 @@ pub(crate) struct ConnCtx {
     pub(crate) lend: Lend,
     /// Receive buffers lent to send queues.
     pub(crate) loans: Loans,
+    /// The worker's memory budget: what it buffers for peers. Code that
+    /// allocates for a peer outside the buffers the worker counts itself
+    /// (inflate/deflate state, TLS records) calls `budget.charge(n)` when it
+    /// allocates and `budget.release(n)` when it frees (see `budget.rs`).
+    pub(crate) budget: Budget,
     /// What `Conn::server` makes a handle from (the shard's shared state,
     /// opaque down here so that `conn/` names nothing above it; used only
     /// when a handler asks for a handle, never per message).
     pub(crate) link: Arc<dyn Any + Send + Sync>,
+    /// permessage-deflate: the policy, the worker's shared streams and its
+    /// inflate buffer.
+    pub(crate) deflate: WorkerDeflate,
 }

@@ -152,8 +152,7 @@ impl Held {
         self.0 = None;
     }
 
-    /// Heap capacity held (tests).
-    #[cfg(test)]
+    /// Heap capacity held (the memory budget counts it).
     pub(crate) fn capacity(&self) -> usize {
         self.0.as_ref().map_or(0, |q| {
             q.records.capacity() + q.owned.iter().map(|v| v.capacity()).sum::<usize>()

@@ -99,6 +99,12 @@ impl Loans {
         self.direct.remove(&slot)
     }
 
+    /// Capacity of the message buffer lent to a direct receive on `slot`
+    /// (0 if none): the memory budget counts it for its connection.
+    pub(crate) fn direct_capacity(&self, slot: u32) -> usize {
+        self.direct.get(&slot).map_or(0, |b| b.capacity())
+    }
+
     /// Lend `bytes` if they lie in the buffer being handled and the cap
     /// allows: the buffer's id, to give back with [`Loans::give_back`].
     pub(crate) fn lend(&mut self, bytes: &[u8]) -> Option<u16> {

@@ -11,7 +11,9 @@
 //! executes without looking at the receive state itself.
 
 mod api;
+mod budget;
 mod ctx;
+mod deflate;
 mod held;
 mod loans;
 mod receive;
@@ -19,18 +21,23 @@ mod recv;
 mod send;
 mod state;
 mod timers;
+mod tls;
 mod topics;
 mod transport;
 
 pub(crate) use api::encode_frame;
 pub use api::{Accept, Conn, ConnId, Handler, Message, Reject, SendStatus};
+pub(crate) use budget::{default_budget, Budget, Pressure, PAUSE_MIN};
 pub(crate) use ctx::{ConnCtx, Fanout, Limits, LocalStats};
+pub(crate) use deflate::{FanoutCache, WorkerDeflate};
 pub(crate) use loans::{Current, Loans};
 pub(crate) use receive::{Armed, Step};
 pub(crate) use recv::RxConfig;
 pub(crate) use state::{ConnCore, Connection, Flags, Plan, Teardown};
 pub(crate) use timers::Timers;
+pub(crate) use tls::{TlsAcceptor, TlsCurrent};
 pub(crate) use topics::Topics;
+pub(crate) use transport::Transport;
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,9 @@ use super::Message;
 pub(crate) struct RxConfig {
     pub(crate) max_message_size: usize,
     pub(crate) max_frame_size: usize,
+    /// permessage-deflate was negotiated: RSV1 on a message's first frame
+    /// is allowed and the message comes out as [`RxEvent::Compressed`].
+    pub(crate) deflate: bool,
 }
 
 /// Bytes for the receiver.
@@ -39,6 +42,9 @@ pub(crate) enum RxEvent<'a> {
     Pong,
     /// The peer's close frame: code (`None` = no payload) and reason.
     Close(Option<CloseCode>, &'a str),
+    /// A whole compressed data message (`text`, compressed payload), to be
+    /// inflated; only when [`RxConfig::deflate`] is set.
+    Compressed(bool, &'a [u8]),
     Error(ProtocolError),
 }
 
@@ -91,7 +97,7 @@ fn config(cfg: &RxConfig) -> ReceiverConfig {
             max_frame_size: cfg.max_frame_size as u64,
             max_message_size: cfg.max_message_size as u64,
         },
-        allow_rsv1: false,
+        allow_rsv1: cfg.deflate,
     }
 }
 
@@ -110,6 +116,12 @@ impl Rx {
     /// be received straight into the message buffer (0 if none).
     pub(crate) fn direct_remaining(&self) -> u64 {
         self.0.as_ref().map_or(0, |rx| rx.direct_remaining())
+    }
+
+    /// Heap capacity of the partial message held (0 while its buffer is
+    /// lent to a direct receive: the book of loans has it then).
+    pub(crate) fn buffered_capacity(&self) -> usize {
+        self.0.as_ref().map_or(0, |rx| rx.buffered_capacity())
     }
 
     /// Between frames (no header or payload in progress).
@@ -200,9 +212,8 @@ impl Rx {
                     Some((code, reason)) => f(RxEvent::Close(Some(code), reason)),
                     None => f(RxEvent::Close(None, "")),
                 },
-                // RSV1 is never allowed (no extension negotiated), so the
-                // codec refuses such frames before this could happen.
-                Ok(Event::Compressed { .. }) => f(RxEvent::Error(ProtocolError::ReservedBitsSet)),
+                // Only when negotiated (the codec refuses RSV1 otherwise).
+                Ok(Event::Compressed { text, payload }) => f(RxEvent::Compressed(text, payload)),
                 Err(e) => f(RxEvent::Error(e)),
             };
             if flow == Flow::Take {

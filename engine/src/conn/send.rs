@@ -70,6 +70,10 @@ pub(crate) struct SendQueue {
     popped: u64,
     /// Lent segments: (segment number, receive buffer id), oldest first.
     loans: VecDeque<(u64, u16)>,
+    /// For a transport that encrypts (TLS): `segs[..sealed]` are wire
+    /// bytes, the segments after them and the tail are plaintext still to
+    /// be sealed. Always at least `locked`. Unused (0) for plain TCP.
+    sealed: usize,
 }
 
 impl SendQueue {
@@ -217,6 +221,7 @@ impl SendQueue {
 
     fn pop_front(&mut self, loans: &mut Loans) {
         self.segs.pop_front();
+        self.sealed = self.sealed.saturating_sub(1);
         if let Some(&(seg, id)) = self.loans.front() {
             if seg == self.popped {
                 self.loans.pop_front();
@@ -224,6 +229,53 @@ impl SendQueue {
             }
         }
         self.popped += 1;
+    }
+
+    /// Whether plaintext is queued that has not been sealed yet.
+    pub(crate) fn has_unsealed(&self) -> bool {
+        self.sealed < self.segs.len() || !self.tail.is_empty()
+    }
+
+    /// Bytes of plaintext not sealed yet.
+    pub(crate) fn unsealed_len(&self) -> usize {
+        self.segs
+            .iter()
+            .skip(self.sealed)
+            .map(|s| s.len())
+            .sum::<usize>()
+            + self.tail.len()
+    }
+
+    /// Hand every plaintext chunk not sealed yet to `each`, in order, and
+    /// drop them from the queue (their sealed form follows with
+    /// [`SendQueue::push_wire`]). No segment of a send in flight is touched.
+    pub(crate) fn take_unsealed(&mut self, mut each: impl FnMut(&[u8])) {
+        debug_assert!(self.sealed >= self.locked && self.loans.is_empty());
+        for seg in self.segs.drain(self.sealed..) {
+            debug_assert!(
+                !seg.is_empty(),
+                "a claimed placeholder is filled before a flush"
+            );
+            self.len -= seg.len();
+            each(&seg);
+        }
+        if !self.tail.is_empty() {
+            each(&self.tail);
+            self.len -= self.tail.len();
+            self.tail.clear();
+        }
+    }
+
+    /// Queue wire bytes (records) after those already sealed and before any
+    /// plaintext still to be sealed: records go out in the order they were
+    /// numbered.
+    pub(crate) fn push_wire(&mut self, wire: Bytes) {
+        if wire.is_empty() {
+            return;
+        }
+        self.len += wire.len();
+        self.segs.insert(self.sealed, wire);
+        self.sealed += 1;
     }
 
     /// The send in flight failed: unlock (the connection is going away).
@@ -241,6 +293,7 @@ impl SendQueue {
         }
         self.tail.clear();
         self.len = 0;
+        self.sealed = 0;
         self.release();
     }
 

@@ -12,6 +12,7 @@ use ringws_codec::{
 };
 
 use super::ctx::ConnCtx;
+use super::deflate::{ConnDeflate, FanoutCache, WorkerDeflate};
 use super::held::{Held, HeldEvent, Kind, Payload};
 use super::receive::{Recv, Step};
 use super::recv::{Flow, Input, Lent, Rx, RxEvent};
@@ -33,6 +34,12 @@ bitflags::bitflags! {
         const OVER_LIMIT = 1 << 2;
         /// Subscribed to at least one topic (clean up on release).
         const SUBSCRIBED = 1 << 3;
+        /// Reads paused by the worker's memory budget (soft mark).
+        const BUDGET_PAUSED = 1 << 4;
+        /// permessage-deflate: the window the server compresses with,
+        /// minus 8 (1..=7 for 9..=15); 0 = not negotiated (see
+        /// `deflate.rs`).
+        const DEFLATE_WINDOW = 0b111 << super::deflate::WINDOW_SHIFT;
     }
 }
 
@@ -85,6 +92,9 @@ pub(crate) struct ConnCore {
     /// delivered before the paused receive stopped, in arrival order, handed
     /// over before anything newer. Empty, with no heap, otherwise.
     pub(crate) held: Held,
+    /// Bytes this connection is counted for in the worker's memory budget
+    /// (its footprint when last settled; see `Connection::footprint`).
+    pub(crate) charged: u32,
 }
 
 /// The receive a connection wants armed (see [`Connection::plan_receive`]).
@@ -99,6 +109,9 @@ pub(crate) enum Plan {
     /// The multishot into the ring.
     Multishot,
 }
+
+/// Plaintext scratch capacity a worker keeps between TLS reads.
+const TLS_SCRATCH_KEEP: usize = 1 << 20;
 
 /// Pooled sending states kept per worker (each about 1.1 KiB plus at most
 /// 64 KiB of tail capacity).
@@ -125,6 +138,11 @@ pub(crate) struct Connection<S> {
 impl ConnCore {
     fn id(&self, ctx: &ConnCtx) -> ConnId {
         ConnId::new(ctx.worker, self.token.slot, self.token.gen)
+    }
+
+    /// What permessage-deflate agreement the connection has.
+    pub(crate) fn pmd(&self) -> ConnDeflate {
+        ConnDeflate::of(self.flags, self.token)
     }
 
     pub(crate) fn buffered_amount(&self) -> usize {
@@ -215,6 +233,10 @@ impl ConnCore {
         if self.admit().is_none() || self.buffered_amount() >= ctx.limits.send_buffer_limit {
             return SendStatus::Dropped;
         }
+        if self.pmd().compresses(payload.len()) {
+            self.push_compressed(ctx, opcode, payload);
+            return self.after_queue(ctx);
+        }
         let (h, n) = Self::header(opcode, true, payload.len());
         let lent = Lent {
             addr: payload.as_ptr() as usize,
@@ -258,15 +280,57 @@ impl ConnCore {
         if self.admit().is_none() || self.buffered_amount() >= ctx.limits.send_buffer_limit {
             return SendStatus::Dropped;
         }
+        if self.pmd().compresses(payload.len()) {
+            self.push_compressed(ctx, opcode, &payload);
+            return self.after_queue(ctx);
+        }
         let (h, n) = Self::header(opcode, true, payload.len());
         self.queue(ctx).push_shared(&h[..n], payload);
         self.after_queue(ctx)
     }
 
+    /// Compress `payload` (with the connection's stream or the worker's)
+    /// and queue it as one frame with RSV1 set.
+    fn push_compressed(&mut self, ctx: &mut ConnCtx, opcode: OpCode, payload: &[u8]) {
+        let mut z = std::mem::take(&mut ctx.deflate.compress_buf);
+        z.clear();
+        self.pmd().compress(&mut ctx.deflate, payload, &mut z);
+        let h = ringws_codec::HeaderBytes::compressed(true, opcode, z.len() as u64, None);
+        self.queue(ctx).push_payload(h.as_slice(), &z);
+        WorkerDeflate::trim(&mut z);
+        ctx.deflate.compress_buf = z;
+    }
+
     /// Queue a complete pre-encoded frame (cross-worker send / broadcast).
     pub(crate) fn send_frame(&mut self, ctx: &mut ConnCtx, frame: Bytes) -> SendStatus {
+        self.send_fanout(ctx, frame, &mut FanoutCache::default())
+    }
+
+    /// Queue a complete pre-encoded, uncompressed frame meant for many
+    /// connections: as it is, or, to a connection that negotiated
+    /// permessage-deflate, compressed: once per window in `cache` for
+    /// connections that share the worker's compressors, else with the
+    /// connection's own stream.
+    pub(crate) fn send_fanout(
+        &mut self,
+        ctx: &mut ConnCtx,
+        frame: Bytes,
+        cache: &mut FanoutCache,
+    ) -> SendStatus {
         if self.admit().is_none() || self.buffered_amount() >= ctx.limits.send_buffer_limit {
             return SendStatus::Dropped;
+        }
+        let data = super::deflate::split_frame(&frame)
+            .filter(|(_, payload)| self.pmd().compresses(payload.len()));
+        if let Some((opcode, payload)) = data {
+            match cache.shared_frame(self.pmd(), &mut ctx.deflate, opcode, payload) {
+                Some(z) => self.queue(ctx).push_shared(&[], z),
+                None => {
+                    ctx.deflate.fanout_compressions += 1;
+                    self.push_compressed(ctx, opcode, payload);
+                }
+            }
+            return self.after_queue(ctx);
         }
         self.queue(ctx).push_shared(&[], frame);
         self.after_queue(ctx)
@@ -348,6 +412,8 @@ impl ConnCore {
     /// Flush, then half-close.
     fn finish(&mut self, ctx: &mut ConnCtx) {
         self.teardown = self.teardown.max(Teardown::Flushing);
+        // TLS: close_notify after the last bytes, before the FIN.
+        self.transport.closing();
         self.mark_dirty(ctx);
         let d = ctx.now_ms + ctx.limits.close_timeout_ms;
         self.set_deadline(ctx, d);
@@ -365,19 +431,26 @@ impl ConnCore {
 
 impl<S> Connection<S> {
     /// A freshly accepted connection, reading its handshake.
-    pub(crate) fn new(fd: RawFd, token: Token, hs: HandshakeConfig, ctx: &mut ConnCtx) -> Self {
+    pub(crate) fn new(
+        fd: RawFd,
+        token: Token,
+        hs: HandshakeConfig,
+        transport: Transport,
+        ctx: &mut ConnCtx,
+    ) -> Self {
         let mut core = ConnCore {
             fd,
             token,
             flags: Flags::default(),
             teardown: Teardown::Live,
             recv: Recv::default(),
-            transport: Transport::Plain,
+            transport,
             out: None,
             last_rx_ms: ctx.now_ms,
             deadline_ms: u64::MAX,
             timer_at: u64::MAX,
             held: Held::default(),
+            charged: 0,
         };
         core.set_deadline(ctx, ctx.now_ms + ctx.limits.handshake_timeout_ms);
         Self {
@@ -424,6 +497,34 @@ impl<S> Connection<S> {
         // pushes back on the peer; below it (where `on_drain` fires),
         // process what was held, then read again.
         self.process_held(h, ctx);
+        if self.core.flags.contains(Flags::BUDGET_PAUSED)
+            && !matches!(self.phase, Phase::Open { .. })
+            && matches!(self.core.recv, Recv::Paused { .. } | Recv::Unarmed { .. })
+        {
+            // Closed by the budget and its receive is stopped (a buffer
+            // lent to a direct receive is back and freed): read again,
+            // discarding, so that the socket closes with FIN, not RST.
+            self.core.flags.remove(Flags::BUDGET_PAUSED);
+        }
+        if ctx.budget.over_soft()
+            && !self.core.flags.contains(Flags::BUDGET_PAUSED)
+            && self.is_open()
+            && self.partial_bytes(ctx.loans.direct_capacity(self.core.token.slot))
+                >= super::PAUSE_MIN
+        {
+            // Past the budget's soft mark a large partial message stops
+            // growing at once, not at the end of the turn: a turn may
+            // complete a receive on every connection.
+            self.core.flags.insert(Flags::BUDGET_PAUSED);
+            ctx.budget.paused_now += 1;
+            ctx.stats.budget_paused += 1;
+            let due = self
+                .core
+                .last_rx_ms
+                .saturating_add(ctx.limits.close_timeout_ms)
+                .max(ctx.now_ms + 1);
+            self.core.set_deadline(ctx, due);
+        }
         let pause = self.wants_pause(ctx);
         let direct = self.core.recv == Recv::Multishot
             && direct_min.is_some_and(|min| self.wants_direct(min));
@@ -483,9 +584,55 @@ impl<S> Connection<S> {
             && self.core.buffered_amount() >= ctx.limits.send_buffer_limit
     }
 
-    /// Whether the receive should be paused (blocked, or events held).
+    /// Whether the receive should be paused (blocked, events held, or
+    /// paused by the memory budget).
     pub(crate) fn wants_pause(&self, ctx: &ConnCtx) -> bool {
-        !self.core.held.is_empty() || self.rx_blocked(ctx)
+        !self.core.held.is_empty()
+            || self.rx_blocked(ctx)
+            || self.core.flags.contains(Flags::BUDGET_PAUSED)
+    }
+
+    /// Bytes of the partial message this connection holds: the codec's
+    /// assembly buffer (capacity), or `lent` (the capacity of that buffer
+    /// while it is out with a direct receive). Once the connection is
+    /// closed a lent buffer is freed by its receive's completion (due
+    /// soon: the receive was stopped), so it is no longer counted; that
+    /// keeps the budget from closing more connections meanwhile.
+    pub(crate) fn partial_bytes(&self, lent: usize) -> usize {
+        match &self.phase {
+            Phase::Open { rx, .. } => rx.buffered_capacity() + lent,
+            _ => 0,
+        }
+    }
+
+    /// What the memory budget counts for this connection: its partial
+    /// message ([`Connection::partial_bytes`]), its send queue and the
+    /// events it holds.
+    pub(crate) fn footprint(&self, lent: usize) -> usize {
+        self.partial_bytes(lent)
+            + self.core.buffered_amount()
+            + self.core.held.capacity()
+            + self.core.transport.held_bytes()
+    }
+
+    /// The memory budget is past its hard mark and this connection holds
+    /// one of the largest partial messages: close it with 1013 (try again
+    /// later), delivering `on_close` once.
+    pub(crate) fn close_for_budget<H: Handler<State = S>>(&mut self, h: &H, ctx: &mut ConnCtx) {
+        if !matches!(self.phase, Phase::Open { .. }) {
+            return;
+        }
+        ctx.stats.budget_closed += 1;
+        // The armed receive is cancelled, which also frees a buffer lent
+        // to a direct receive now rather than when the peer next sends;
+        // then reading resumes, discarding (`poll_recv`). The close frame
+        // is flushed meanwhile.
+        self.core.flags.insert(Flags::BUDGET_PAUSED);
+        self.core.held.clear();
+        let code = CloseCode(1013);
+        self.core
+            .queue_close(ctx, Some(code), "server memory budget exceeded");
+        self.close_now(h, ctx, code, "memory budget");
     }
 
     /// Bytes arrived.
@@ -498,7 +645,47 @@ impl<S> Connection<S> {
         self.core.last_rx_ms = ctx.now_ms;
         self.core.flags.remove(Flags::PINGED);
         ctx.stats.bytes_in += data.len() as u64;
-        let data = self.core.transport.inbound(data);
+        match &mut self.core.transport {
+            Transport::Plain => self.handle_plaintext(data, h, ctx),
+            Transport::Tls(tls) => {
+                // Records → plaintext (gathered in the worker's scratch,
+                // shared by its connections) and what rustls must answer.
+                let mut plain = std::mem::take(&mut ctx.tls_plain);
+                let mut wire = Vec::new();
+                let res = tls.read(data, &mut plain, &mut wire);
+                if !wire.is_empty() {
+                    self.core.queue(ctx).push_wire(Bytes::from(wire));
+                    self.core.mark_dirty(ctx);
+                }
+                if !plain.is_empty() {
+                    self.handle_plaintext(&mut plain, h, ctx);
+                }
+                plain.clear();
+                if plain.capacity() > TLS_SCRATCH_KEEP {
+                    plain = Vec::new();
+                }
+                ctx.tls_plain = plain;
+                if let Some(e) = res.error {
+                    // No close frame can be sent over a failed session:
+                    // its alert (if any) goes out, then FIN.
+                    tracing::debug!(error = %e, "TLS session failed; closing");
+                    self.close_now(h, ctx, CloseCode::ABNORMAL, "");
+                    self.core.teardown = self.core.teardown.max(Teardown::CloseQueued);
+                    self.phase = Phase::Closed;
+                } else if res.peer_closed {
+                    self.handle_eof(h, ctx);
+                }
+            }
+        }
+    }
+
+    /// Plaintext arrived: the upgrade request, or frames.
+    fn handle_plaintext<H: Handler<State = S>>(
+        &mut self,
+        data: &mut [u8],
+        h: &H,
+        ctx: &mut ConnCtx,
+    ) {
         match &mut self.phase {
             Phase::Handshaking(hs) => {
                 let status = hs.feed(data);
@@ -631,6 +818,13 @@ impl<S> Connection<S> {
         out.clear();
         match status {
             Ok(HandshakeStatus::Partial) => {}
+            Ok(HandshakeStatus::Complete { .. }) if ctx.budget.refusing() => {
+                // Past the memory budget's hard mark: no new connections
+                // until usage is back below the low mark.
+                ctx.stats.budget_refused += 1;
+                reject_response(503, "server over its memory budget", &mut out);
+                self.refuse(&out, ctx);
+            }
             Ok(HandshakeStatus::Complete { request, consumed }) => {
                 match guarded(|| h.on_upgrade(&request)).unwrap_or_else(|()| {
                     ctx.stats.handler_panics += 1;
@@ -638,15 +832,29 @@ impl<S> Connection<S> {
                     Err(Reject::new(500, "server error"))
                 }) {
                     Ok(accept) => {
+                        // permessage-deflate: the first offer the policy
+                        // can honour, answered as RFC 7692 §7.1 allows.
+                        let deflate = request.deflate(ctx.deflate.policy);
+                        let answer = deflate.map(|p| p.to_string());
                         match write_accept_response(
                             &mut out,
                             &request,
                             accept.protocol.as_deref(),
-                            None,
+                            answer.as_deref(),
                             &[],
                         ) {
                             Ok(()) => {
                                 drop(request);
+                                if let Some(p) = &deflate {
+                                    let core = &mut self.core;
+                                    let charge = ConnDeflate::agree(
+                                        &mut core.flags,
+                                        core.token,
+                                        p,
+                                        &mut ctx.deflate,
+                                    );
+                                    ctx.budget.charge(charge);
+                                }
                                 self.core.queue(ctx).push_copy(&[&out]);
                                 self.core.mark_dirty(ctx);
                                 ctx.stats.handshakes += 1;
@@ -730,9 +938,29 @@ impl<S> Connection<S> {
         let mut holding = over_limit || !core.held.is_empty();
         // The assembled message being taken over to be held.
         let mut taking: Option<Kind> = None;
-        let cfg = ctx.rx;
+        let mut cfg = ctx.rx;
+        let pmd = core.pmd();
+        cfg.deflate = pmd.is_on();
         let limit = ctx.limits.send_buffer_limit;
+        // Compressed messages are inflated into the worker's buffer, lent
+        // to the handler like a receive buffer (taken out of the context
+        // meanwhile, since the handler gets the context too).
+        let mut inflated = std::mem::take(&mut ctx.deflate.inflate_buf);
         rx.feed(&cfg, input, |ev| {
+            let ev = match ev {
+                RxEvent::Compressed(text, payload) => match pmd.inflate(
+                    &mut ctx.deflate,
+                    text,
+                    payload,
+                    cfg.max_message_size,
+                    &mut inflated,
+                ) {
+                    // Not the codec's assembly buffer: nothing to claim.
+                    Ok(m) => RxEvent::Message(m, None),
+                    Err(e) => RxEvent::Error(e),
+                },
+                ev => ev,
+            };
             match ev {
                 RxEvent::Message(m, lent) => {
                     ctx.stats.msgs_in += 1;
@@ -815,6 +1043,7 @@ impl<S> Connection<S> {
                     end = Some((code, reason.to_owned()));
                     return Flow::Stop;
                 }
+                RxEvent::Compressed(..) => unreachable!("inflated above"),
                 RxEvent::Error(e) => {
                     if hand_over_all(h, core, ctx, id, user).is_err() {
                         panicked = true;
@@ -832,6 +1061,8 @@ impl<S> Connection<S> {
             }
             Flow::Go
         });
+        WorkerDeflate::trim(&mut inflated);
+        ctx.deflate.inflate_buf = inflated;
         if panicked {
             self.handler_panicked(h, ctx);
         } else if let Some((code, reason)) = end {
@@ -901,6 +1132,27 @@ impl<S> Connection<S> {
                 // No close frame came back in time.
                 self.close_now(h, ctx, CloseCode::ABNORMAL, "");
                 self.core.kill();
+            }
+            Phase::Open { .. } if self.core.flags.contains(Flags::BUDGET_PAUSED) => {
+                // Paused by the memory budget, so nothing was received
+                // since `last_rx_ms`. Still under pressure after the close
+                // timeout: close it (a paused peer that vanished would
+                // otherwise hold its bytes for good: nothing reads its end
+                // of stream). Pressure gone: read again.
+                let due = self
+                    .core
+                    .last_rx_ms
+                    .saturating_add(ctx.limits.close_timeout_ms);
+                if ctx.budget.below_low() {
+                    self.core.flags.remove(Flags::BUDGET_PAUSED);
+                    let idle = ctx.limits.idle_timeout_ms;
+                    let next = self.core.last_rx_ms.saturating_add(idle).max(now + 1);
+                    self.core.set_deadline(ctx, next);
+                } else if now >= due {
+                    self.close_for_budget(h, ctx);
+                } else {
+                    self.core.set_deadline(ctx, due);
+                }
             }
             Phase::Open { .. } => {
                 let idle = ctx.limits.idle_timeout_ms;

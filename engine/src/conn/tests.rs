@@ -58,17 +58,21 @@ fn ctx() -> ConnCtx {
         rx: RxConfig {
             max_message_size: 1000,
             max_frame_size: 1000,
+            deflate: false,
         },
         now_ms: 0,
         timers: Timers::default(),
         stats: LocalStats::default(),
         scratch: Vec::new(),
+        tls_plain: Vec::new(),
         out_pool: Vec::new(),
         topics: Topics::default(),
         outbox: Vec::new(),
         lend: Default::default(),
         loans: crate::conn::Loans::new(0, false),
+        budget: crate::conn::Budget::new(usize::MAX),
         link: Arc::new(()),
+        deflate: crate::conn::WorkerDeflate::new(ringws_codec::Compression::Off),
     }
 }
 
@@ -117,6 +121,7 @@ fn open(h: &Arc<Log>, ctx: &mut ConnCtx) -> (Connection<()>, Receiver) {
         -1,
         Token { slot: 0, gen: 0 },
         HandshakeConfig::default(),
+        Transport::Plain,
         ctx,
     );
     let mut hs = ClientHandshake::new("x", "/");
@@ -203,8 +208,13 @@ fn timeouts_by_phase() {
     let h = Arc::new(Log::default());
     // Handshake never finishes → dead at the deadline, no on_close.
     let mut ctx = ctx();
-    let mut c: Connection<()> =
-        Connection::new(-1, Token::default(), HandshakeConfig::default(), &mut ctx);
+    let mut c: Connection<()> = Connection::new(
+        -1,
+        Token::default(),
+        HandshakeConfig::default(),
+        Transport::Plain,
+        &mut ctx,
+    );
     c.handle_data(&mut b"GET / HTTP/1.1\r\n".to_vec(), &h, &mut ctx);
     assert_eq!(c.core.deadline_ms, 1000);
     ctx.now_ms = 1000;
@@ -241,8 +251,13 @@ fn timeouts_by_phase() {
 fn application_refusal_is_an_http_response() {
     let h = Arc::new(Log::default());
     let mut ctx = ctx();
-    let mut c: Connection<()> =
-        Connection::new(-1, Token::default(), HandshakeConfig::default(), &mut ctx);
+    let mut c: Connection<()> = Connection::new(
+        -1,
+        Token::default(),
+        HandshakeConfig::default(),
+        Transport::Plain,
+        &mut ctx,
+    );
     let mut req = Vec::new();
     ClientHandshake::new("x", "/no").write_request(&mut req);
     c.handle_data(&mut req, &h, &mut ctx);

@@ -498,11 +498,11 @@ impl EpollReactor {
                     };
                     for _ in 0..64 {
                         match sys::accept(l) {
-                            Ok(fd) => out.push(Completion::Accepted(Ok(fd))),
+                            Ok(fd) => out.push(Completion::Accepted(token.slot, Ok(fd))),
                             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
                             Err(e) => {
                                 let errno = e.raw_os_error().unwrap_or(libc::EIO);
-                                out.push(Completion::Accepted(Err(errno)));
+                                out.push(Completion::Accepted(token.slot, Err(errno)));
                                 let exhausted =
                                     [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
                                 if exhausted.contains(&errno) {

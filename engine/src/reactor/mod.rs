@@ -150,9 +150,10 @@ pub(crate) enum RecvEnd {
 /// One event out of [`Reactor::turn`].
 #[derive(Debug)]
 pub(crate) enum Completion {
-    /// A new connection from the listener (already nonblocking on epoll), or
-    /// an accept error (`errno`); the reactor keeps accepting either way.
-    Accepted(Result<RawFd, i32>),
+    /// A new connection from listener number `.0` (in the order they were
+    /// armed; already nonblocking on epoll), or an accept error (`errno`);
+    /// the reactor keeps accepting either way.
+    Accepted(u32, Result<RawFd, i32>),
     /// A direct receive ([`Reactor::recv_into`]) wrote `len` (> 0) bytes
     /// into the caller's memory; the receive has ended (arm the next one).
     /// A direct receive that gets nothing ends with [`Completion::RecvEnded`]

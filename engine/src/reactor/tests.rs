@@ -127,7 +127,7 @@ fn echo_with_pauses(
         r.turn(&mut events, true).unwrap();
         for ev in events.drain(..) {
             match ev {
-                Completion::Accepted(Ok(fd)) => {
+                Completion::Accepted(_, Ok(fd)) => {
                     let slot = conns.len() as u32;
                     // SAFETY: all-zero msghdr/iovec are valid placeholders.
                     let hdr = Box::new(unsafe { std::mem::zeroed() });
@@ -141,7 +141,7 @@ fn echo_with_pauses(
                     });
                     r.arm_recv(Token { slot, gen: 0 }, fd).unwrap();
                 }
-                Completion::Accepted(Err(e)) => panic!("accept errno {e}"),
+                Completion::Accepted(_, Err(e)) => panic!("accept errno {e}"),
                 Completion::Data { token, buf } => {
                     let c = &mut conns[token.slot as usize];
                     // SAFETY: the slice is dropped before the recycle below.

@@ -450,9 +450,9 @@ impl UringReactor {
             OpKind::Accept => {
                 let more = cqueue::more(flags);
                 if res >= 0 {
-                    out.push(Completion::Accepted(Ok(res)));
+                    out.push(Completion::Accepted(token.slot, Ok(res)));
                 } else if res != -libc::ECANCELED {
-                    out.push(Completion::Accepted(Err(-res)));
+                    out.push(Completion::Accepted(token.slot, Err(-res)));
                 }
                 let live = (token.slot as usize) < self.listeners.len();
                 if !more && live {

@@ -5,10 +5,11 @@ use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::conn::Handler;
+use crate::conn::{Handler, TlsCurrent};
 use crate::reactor::{choose_backend, sys, Backend};
 use crate::server::ServerHandle;
-use crate::shard::{deliver, Config, Shared};
+use crate::server::TlsConfig;
+use crate::shard::{deliver, Config, Shared, TlsShared};
 use ringws_broker::{Bridge, BridgeConfig};
 
 /// The server type; see [`Server::builder`].
@@ -21,6 +22,7 @@ impl Server {
             cfg: Config::default(),
             error: None,
             broker: None,
+            tls: None,
         }
     }
 }
@@ -31,6 +33,7 @@ pub struct Builder {
     cfg: Config,
     error: Option<String>,
     broker: Option<BridgeConfig>,
+    tls: Option<TlsConfig>,
 }
 
 impl Builder {
@@ -43,6 +46,31 @@ impl Builder {
             Ok(None) => self.error = Some("bind address resolved to nothing".into()),
             Err(e) => self.error = Some(format!("bind address: {e}")),
         }
+        self
+    }
+
+    /// An address to serve `wss://` on (TLS with the [`Builder::tls`]
+    /// configuration); call again for several. The [`Builder::bind`]
+    /// addresses stay plain `ws://`, so one server can serve both. Without
+    /// any `bind_tls`, a server given [`Builder::tls`] serves TLS on its
+    /// `bind` addresses.
+    pub fn bind_tls(mut self, addr: impl ToSocketAddrs) -> Self {
+        match addr.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(a)) => self.cfg.bind_tls.push(a),
+            Ok(None) => self.error = Some("TLS bind address resolved to nothing".into()),
+            Err(e) => self.error = Some(format!("TLS bind address: {e}")),
+        }
+        self
+    }
+
+    /// Serve TLS (`wss://`) with these certificates (see [`TlsConfig`]) on
+    /// the [`Builder::bind_tls`] addresses, or on the `bind` addresses if
+    /// there are none. The files are read by [`Builder::start`] (an error
+    /// there names the file) and again by
+    /// [`ServerHandle::reload_tls`]. The TLS handshake counts against the
+    /// handshake timeout, with the upgrade request.
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config);
         self
     }
 
@@ -151,6 +179,22 @@ impl Builder {
         self
     }
 
+    /// Bound what the server buffers for peers to `bytes` in all, split
+    /// evenly across workers (default: half the machine's memory, from
+    /// `MemTotal` in `/proc/meminfo`). Counted per worker: partial
+    /// messages (assembly and direct-receive buffers, at capacity), send
+    /// queues, events held while paused, and the receive ring. At 80 % the
+    /// worker pauses reads of the connections holding the largest partial
+    /// messages (64 KiB and more); at 100 % it closes those with 1013 (try
+    /// again later) until usage is below 80 %, and answers new upgrades
+    /// with HTTP 503 until it is below 60 %. Smaller traffic is left alone.
+    /// Counters: [`Stats::budget_paused`](crate::Stats::budget_paused),
+    /// `budget_closed`, `budget_refused_upgrades`; see docs/reliability.md.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.cfg.memory_budget = Some(bytes);
+        self
+    }
+
     /// Pin worker `i` to the `i`-th allowed CPU (default on).
     pub fn pin_workers(mut self, pin: bool) -> Self {
         self.cfg.pin_workers = pin;
@@ -175,6 +219,29 @@ impl Builder {
         self
     }
 
+    /// permessage-deflate (RFC 7692) for upgrades that offer it (default
+    /// [`Compression::Off`](crate::Compression::Off): every offer declined).
+    ///
+    /// - `Shared`: no context takeover either way (answers
+    ///   `server_no_context_takeover; client_no_context_takeover`); each
+    ///   worker has one compressor per window and one inflater for all its
+    ///   connections, so a connection holds no compression memory.
+    /// - `Dedicated { server_window_bits, client_window_bits }`: context
+    ///   takeover where the client allows it, with a compressor and an
+    ///   inflater per connection, each allocated when the first message
+    ///   goes its way (zlib-rs: ~250–380 KiB of deflate state and ~47 KiB
+    ///   of inflate state; see docs/decisions.md).
+    ///
+    /// Either way a compressed message is inflated into the worker's
+    /// buffer (the handler borrows it), its inflated size held to
+    /// [`Builder::max_message_size`] while inflating (1009 past it; bad
+    /// data 1007); data messages of 64 bytes and more are sent compressed,
+    /// smaller ones and control frames never.
+    pub fn compression(mut self, c: crate::Compression) -> Self {
+        self.cfg.compression = c;
+        self
+    }
+
     /// Bind, start the workers and return a handle.
     pub fn start<H: Handler>(self, handler: H) -> io::Result<ServerHandle> {
         if let Some(e) = self.error {
@@ -185,6 +252,26 @@ impl Builder {
             cfg.bind
                 .push("127.0.0.1:9001".parse().expect("literal address"));
         }
+        if !cfg.bind_tls.is_empty() && self.tls.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bind_tls without a TLS configuration (Builder::tls)",
+            ));
+        }
+        let tls = match &self.tls {
+            Some(t) => {
+                let config = t.load()?;
+                Some(Arc::new(TlsCurrent::new(config)))
+            }
+            None => None,
+        };
+        // Listeners in order: `bind`, then `bind_tls`; which serve TLS.
+        let all_tls = tls.is_some() && cfg.bind_tls.is_empty();
+        cfg.listener_tls = cfg.bind.iter().map(|_| all_tls).collect();
+        cfg.listener_tls.extend(cfg.bind_tls.iter().map(|_| true));
+        let tls_binds = std::mem::take(&mut cfg.bind_tls);
+        cfg.bind.extend(tls_binds);
+        cfg.tls = tls.clone();
         let (backend, why) = choose_backend(cfg.backend);
         tracing::info!(%backend, reason = %why, "backend chosen");
         cfg.backend = backend;
@@ -212,6 +299,12 @@ impl Builder {
             }
         }
         let shared = Arc::new(Shared::new(cfg.workers, backend, locals)?);
+        if let (Some(current), Some(config)) = (tls, self.tls) {
+            let _ = shared.tls.set(TlsShared {
+                current,
+                load: Box::new(move || config.load()),
+            });
+        }
         if let Some(bcfg) = self.broker {
             // Before the workers start, so no subscription is missed.
             let node = bcfg.node_id;
@@ -224,9 +317,11 @@ impl Builder {
             shared.cluster.attach(bridge);
         }
         let handler = Arc::new(handler);
+        let listener_tls = cfg.listener_tls.clone();
         crate::shard::spawn_workers(cfg, per_worker, handler, shared.clone())?;
-        for local in shared.local_addrs() {
-            tracing::info!(%local, workers = shared.workers(), %backend, "listening");
+        for (local, tls) in shared.local_addrs().iter().zip(&listener_tls) {
+            let scheme = if *tls { "wss" } else { "ws" };
+            tracing::info!(%local, scheme, workers = shared.workers(), %backend, "listening");
         }
         Ok(ServerHandle::new(shared))
     }

@@ -43,6 +43,27 @@ pub struct Stats {
     /// Handler callbacks that panicked (each closed its connection with
     /// 1011; see [`Handler`](crate::Handler)).
     pub handler_panics: u64,
+    /// Times a connection's reads were paused by the memory budget (its
+    /// soft mark; [`Builder::memory_budget`](crate::Builder::memory_budget)).
+    pub budget_paused: u64,
+    /// Connections closed with 1013 by the memory budget (its hard mark).
+    pub budget_closed: u64,
+    /// Upgrades answered with HTTP 503 while the memory budget was
+    /// overloaded.
+    pub budget_refused_upgrades: u64,
+    /// Bytes the workers count against their memory budgets now.
+    pub budget_used: u64,
+    /// permessage-deflate: messages compressed (each run of a compressor,
+    /// whatever it was for).
+    pub messages_compressed: u64,
+    /// permessage-deflate: compressed messages received and inflated.
+    pub messages_inflated: u64,
+    /// permessage-deflate: compressions made for broadcasts and publishes
+    /// (part of `messages_compressed`). A worker compresses a fan-out
+    /// message once per window for all its connections that reset their
+    /// compressor per message (`Compression::Shared`), and once more for
+    /// each connection with a compressor of its own.
+    pub fanout_compressions: u64,
     /// Publishes handed to the broker and acknowledged by it
     /// ([`Builder::broker`](crate::Builder::broker); 0 without a broker).
     pub broker_published: u64,
@@ -78,6 +99,32 @@ pub struct ServerHandle {
 impl ServerHandle {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
+    }
+
+    /// Read the TLS certificate and key files again (see
+    /// [`TlsConfig`](crate::TlsConfig)): handshakes from now on use them,
+    /// connections already open keep theirs. A file that cannot be read or
+    /// does not hold a matching certificate and key leaves the current
+    /// certificates in place; the error says which file and why (and is
+    /// logged). An error too if the server has no TLS.
+    pub fn reload_tls(&self) -> std::io::Result<()> {
+        let Some(tls) = self.shared.tls.get() else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the server has no TLS configuration",
+            ));
+        };
+        match (tls.load)() {
+            Ok(config) => {
+                tls.current.replace(config);
+                tracing::info!("TLS certificates reloaded; new handshakes use them");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS reload failed; keeping the current certificates");
+                Err(e)
+            }
+        }
     }
 
     /// The (first) address the server listens on.
@@ -148,6 +195,13 @@ impl ServerHandle {
             sends: 0,
             lent_sends: 0,
             handler_panics: 0,
+            budget_paused: 0,
+            budget_closed: 0,
+            budget_refused_upgrades: 0,
+            budget_used: 0,
+            messages_compressed: 0,
+            messages_inflated: 0,
+            fanout_compressions: 0,
             broker_published: 0,
             broker_delivered: 0,
             broker_dropped: 0,
@@ -178,6 +232,13 @@ impl ServerHandle {
             s.sends += w.sends.load(Relaxed);
             s.lent_sends += w.lent_sends.load(Relaxed);
             s.handler_panics += w.handler_panics.load(Relaxed);
+            s.budget_paused += w.budget_paused.load(Relaxed);
+            s.budget_closed += w.budget_closed.load(Relaxed);
+            s.budget_refused_upgrades += w.budget_refused.load(Relaxed);
+            s.budget_used += w.budget_used.load(Relaxed);
+            s.messages_compressed += w.compressions.load(Relaxed);
+            s.messages_inflated += w.inflated.load(Relaxed);
+            s.fanout_compressions += w.fanout_compressions.load(Relaxed);
         }
         s
     }

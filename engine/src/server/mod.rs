@@ -4,9 +4,11 @@
 
 mod builder;
 mod handle;
+mod tls_config;
 
 pub use builder::{Builder, Server};
 pub use handle::{NoSuchWorker, ServerHandle, Stats};
+pub use tls_config::TlsConfig;
 
 pub use crate::conn::{Accept, Conn, ConnId, Handler, Message, Reject, SendStatus};
 pub use crate::shard::DIRECT_RECV_MIN;

@@ -3,6 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crate::conn::TlsCurrent;
 use crate::reactor::Backend;
 
 /// Server configuration (see the [`Builder`](crate::Builder) methods for meanings and
@@ -10,6 +13,14 @@ use crate::reactor::Backend;
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) bind: Vec<SocketAddr>,
+    /// Addresses serving TLS (wss); with `tls` set and none given, the
+    /// `bind` addresses serve TLS.
+    pub(crate) bind_tls: Vec<SocketAddr>,
+    /// The TLS configuration new handshakes use (replaced on a reload).
+    pub(crate) tls: Option<Arc<TlsCurrent>>,
+    /// Per listener of a worker, in order: whether it serves TLS (set by
+    /// `Builder::start`).
+    pub(crate) listener_tls: Vec<bool>,
     pub(crate) workers: usize,
     pub(crate) backend: Backend,
     pub(crate) max_message_size: usize,
@@ -31,12 +42,20 @@ pub(crate) struct Config {
     pub(crate) send_from_recv_buffers: bool,
     pub(crate) pin_workers: bool,
     pub(crate) backlog: i32,
+    /// Bytes the whole server may buffer for peers, split evenly across
+    /// workers; `None`: half the machine's memory.
+    pub(crate) memory_budget: Option<usize>,
+    /// permessage-deflate policy for upgrades.
+    pub(crate) compression: ringws_codec::Compression,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             bind: Vec::new(),
+            bind_tls: Vec::new(),
+            tls: None,
+            listener_tls: Vec::new(),
             workers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
@@ -54,6 +73,8 @@ impl Default for Config {
             send_from_recv_buffers: true,
             pin_workers: true,
             backlog: 1024,
+            memory_budget: None,
+            compression: ringws_codec::Compression::Off,
         }
     }
 }
@@ -62,6 +83,15 @@ impl Default for Config {
 pub const DIRECT_RECV_MIN: usize = 128 << 10;
 
 impl Config {
+    /// The memory budget of each worker: the server's (set, or half the
+    /// machine's memory) divided by the number of workers.
+    pub(crate) fn worker_budget(&self) -> usize {
+        let total = self
+            .memory_budget
+            .unwrap_or_else(crate::conn::default_budget);
+        total / self.workers.max(1)
+    }
+
     /// Receive buffers per worker: the configured geometry, or the backend's
     /// default. io_uring: 8 × 1 MiB, consumed incrementally (small reads
     /// share a buffer). Buffers that large because a receive never spans

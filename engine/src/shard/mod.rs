@@ -12,5 +12,5 @@ pub(crate) use cluster::{deliver, Cluster};
 pub(crate) use config::Config;
 pub use config::DIRECT_RECV_MIN;
 pub(crate) use cross::{Command, Mailbox};
-pub(crate) use shared::Shared;
+pub(crate) use shared::{Shared, TlsShared};
 pub(crate) use worker::spawn_workers;

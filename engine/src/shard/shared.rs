@@ -3,11 +3,11 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use super::{Cluster, Mailbox};
-use crate::conn::LocalStats;
+use crate::conn::{LocalStats, TlsCurrent};
 use crate::reactor::Backend;
 
 /// A worker's published counters. Only that worker writes them (plain
@@ -27,10 +27,17 @@ pub(crate) struct WorkerStats {
     pub(crate) sends: AtomicU64,
     pub(crate) lent_sends: AtomicU64,
     pub(crate) handler_panics: AtomicU64,
+    pub(crate) budget_paused: AtomicU64,
+    pub(crate) budget_closed: AtomicU64,
+    pub(crate) budget_refused: AtomicU64,
+    pub(crate) budget_used: AtomicU64,
+    pub(crate) compressions: AtomicU64,
+    pub(crate) inflated: AtomicU64,
+    pub(crate) fanout_compressions: AtomicU64,
 }
 
 impl WorkerStats {
-    pub(crate) fn publish(&self, connections: usize, s: &LocalStats) {
+    pub(crate) fn publish(&self, connections: usize, s: &LocalStats, budget_used: usize) {
         self.connections.store(connections as u64, Relaxed);
         self.handshakes.store(s.handshakes, Relaxed);
         self.msgs_in.store(s.msgs_in, Relaxed);
@@ -44,7 +51,24 @@ impl WorkerStats {
         self.sends.store(s.sends, Relaxed);
         self.lent_sends.store(s.lent_sends, Relaxed);
         self.handler_panics.store(s.handler_panics, Relaxed);
+        self.budget_paused.store(s.budget_paused, Relaxed);
+        self.budget_closed.store(s.budget_closed, Relaxed);
+        self.budget_refused.store(s.budget_refused, Relaxed);
+        self.budget_used.store(budget_used as u64, Relaxed);
+        self.compressions.store(s.compressions, Relaxed);
+        self.inflated.store(s.inflated, Relaxed);
+        self.fanout_compressions
+            .store(s.fanout_compressions, Relaxed);
     }
+}
+
+/// Reads the TLS configuration's files again (built by the server layer).
+pub(crate) type TlsLoad = Box<dyn Fn() -> std::io::Result<Arc<rustls::ServerConfig>> + Send + Sync>;
+
+/// The TLS configuration new handshakes use and how to load it again.
+pub(crate) struct TlsShared {
+    pub(crate) current: Arc<TlsCurrent>,
+    pub(crate) load: TlsLoad,
 }
 
 /// What every thread shares: the workers' inboxes and counters.
@@ -56,6 +80,8 @@ pub(crate) struct Shared {
     /// Node-level subscriber counts and the broker bridge, if any.
     pub(crate) cluster: Cluster,
     pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
+    /// TLS, if the server serves it (set once, before the workers start).
+    pub(crate) tls: OnceLock<TlsShared>,
 }
 
 impl Shared {
@@ -73,6 +99,7 @@ impl Shared {
             local_addrs,
             cluster: Cluster::default(),
             threads: Mutex::new(Vec::new()),
+            tls: OnceLock::new(),
         })
     }
 

@@ -23,8 +23,9 @@ use super::cross::Command;
 use super::slab::Slab;
 use super::{Config, Shared};
 use crate::conn::{
-    Armed, ConnCtx, Connection, Current, Fanout, Flags, Handler, Limits, Loans, LocalStats, Plan,
-    RxConfig, Step, Teardown, Timers, Topics,
+    Armed, Budget, ConnCtx, Connection, Current, Fanout, FanoutCache, Flags, Handler, Limits,
+    Loans, LocalStats, Plan, Pressure, RxConfig, Step, Teardown, Timers, TlsAcceptor, Topics,
+    Transport, WorkerDeflate, PAUSE_MIN,
 };
 use crate::reactor::{sys, Completion, Reactor, ReactorConfig, Token};
 
@@ -154,6 +155,10 @@ struct Worker<H: Handler> {
     /// into its message buffer (`None`: off). The buffers lent to the
     /// kernel meanwhile are kept by the book of loans (`ctx.loans`).
     direct_min: Option<usize>,
+    /// Makes the TLS session of a connection accepted on a TLS listener.
+    tls: Option<TlsAcceptor>,
+    /// Per listener (index in `listeners`): whether it serves TLS.
+    listener_tls: Vec<bool>,
 }
 
 /// Most bytes one direct receive asks for (a larger frame takes several):
@@ -200,18 +205,34 @@ impl<H: Handler> Worker<H> {
             rx: RxConfig {
                 max_message_size: cfg.max_message_size,
                 max_frame_size: cfg.max_frame_size,
+                deflate: false,
             },
             now_ms: 0,
             timers: Timers::default(),
             stats: LocalStats::default(),
             scratch: Vec::new(),
+            tls_plain: Vec::new(),
             out_pool: Vec::new(),
             topics: Topics::default(),
             outbox: Vec::new(),
             lend: Default::default(),
             loans: Loans::new(reactor.recv_buffer_count(), cfg.send_from_recv_buffers),
+            budget: Budget::new(cfg.worker_budget()),
             link: shared.clone(),
+            deflate: WorkerDeflate::new(cfg.compression),
         };
+        let mut ctx = ctx;
+        // The receive ring is memory held for peers too: a fixed charge.
+        let ring = buf_count as usize * buf_size as usize;
+        ctx.budget.charge(ring);
+        if ctx.budget.limit() < 2 * ring {
+            tracing::warn!(
+                worker = id,
+                budget = ctx.budget.limit(),
+                ring,
+                "memory budget per worker is less than twice its receive ring; most of it is taken before any peer sends"
+            );
+        }
         let direct_min = cfg.direct_recv_min;
         tracing::debug!(
             worker = id,
@@ -239,6 +260,8 @@ impl<H: Handler> Worker<H> {
             accept_errors: 0,
             next_accept_log_ms: 0,
             direct_min,
+            tls: cfg.tls.clone().map(TlsAcceptor::new),
+            listener_tls: cfg.listener_tls.clone(),
         })
     }
 
@@ -265,7 +288,16 @@ impl<H: Handler> Worker<H> {
             self.events = events;
             self.run_timers();
             self.flush();
-            self.shared.stats[self.id as usize].publish(self.slab.len(), &self.ctx.stats);
+            let d = &self.ctx.deflate;
+            self.ctx.stats.compressions = d.compressions;
+            self.ctx.stats.inflated = d.inflated;
+            self.ctx.stats.fanout_compressions = d.fanout_compressions;
+            self.enforce_budget();
+            self.shared.stats[self.id as usize].publish(
+                self.slab.len(),
+                &self.ctx.stats,
+                self.ctx.budget.used(),
+            );
             if let Some(at) = self.shutdown_at {
                 if self.slab.len() == 0 {
                     break;
@@ -290,8 +322,8 @@ impl<H: Handler> Worker<H> {
 
     fn on_completion(&mut self, ev: Completion) {
         match ev {
-            Completion::Accepted(Ok(fd)) => self.on_accept(fd),
-            Completion::Accepted(Err(errno)) => {
+            Completion::Accepted(listener, Ok(fd)) => self.on_accept(listener, fd),
+            Completion::Accepted(_, Err(errno)) => {
                 // Rate-limited: under descriptor exhaustion this repeats.
                 self.accept_errors += 1;
                 if self.ctx.now_ms >= self.next_accept_log_ms {
@@ -366,14 +398,25 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    fn on_accept(&mut self, fd: RawFd) {
+    fn on_accept(&mut self, listener: u32, fd: RawFd) {
         if self.shutdown_at.is_some() || self.slab.len() >= self.max_conns {
             sys::close(fd);
             return;
         }
+        let transport = match (self.listener_tls.get(listener as usize), self.tls.as_mut()) {
+            (Some(true), Some(tls)) => match tls.accept() {
+                Ok(t) => Transport::Tls(Box::new(t)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS session could not be made; closing");
+                    sys::close(fd);
+                    return;
+                }
+            },
+            _ => Transport::Plain,
+        };
         let (slot, gen) = self.slab.vacant_id();
         let token = Token { slot, gen };
-        let conn = Connection::new(fd, token, self.hs, &mut self.ctx);
+        let conn = Connection::new(fd, token, self.hs, transport, &mut self.ctx);
         let inserted = self.slab.insert(conn);
         debug_assert_eq!(inserted, (slot, gen));
         // `settle` arms its receive.
@@ -391,6 +434,7 @@ impl<H: Handler> Worker<H> {
         let step = c.poll_recv(self.direct_min, &*self.handler, &mut self.ctx);
         let min = self.direct_min;
         Self::execute(&mut self.reactor, &mut self.ctx.loans, min, token, c, step);
+        Self::account(&mut self.ctx, token, c);
         if c.core.teardown == Teardown::Flushing
             && !c.core.in_flight()
             && c.core.buffered_amount() == 0
@@ -438,11 +482,86 @@ impl<H: Handler> Worker<H> {
                 || (c.core.teardown == Teardown::FinSent && c.core.buffered_amount() == 0))
         {
             let c = self.slab.remove(token.slot, gen).expect("present");
+            self.ctx.budget.release(c.core.charged as usize);
+            let streams = c.core.pmd().release(&mut self.ctx.deflate);
+            self.ctx.budget.release(streams);
             // A receive ended by a pause leaves epoll's registration.
             self.reactor.forget_recv(token, c.core.fd);
             sys::close(c.core.fd);
             if c.core.flags.contains(Flags::SUBSCRIBED) {
                 self.ctx.topics.remove_all((token.slot, gen));
+            }
+        }
+    }
+
+    /// Count the connection's footprint (partial message, send queue,
+    /// held events) in the worker's memory budget.
+    fn account(ctx: &mut ConnCtx, token: Token, c: &mut Connection<H::State>) {
+        let lent = ctx.loans.direct_capacity(token.slot);
+        let now = c.footprint(lent).min(u32::MAX as usize);
+        let mut charged = c.core.charged as usize;
+        ctx.budget.recharge(&mut charged, now);
+        c.core.charged = charged as u32;
+    }
+
+    /// Apply the memory budget once per turn (see `conn/budget.rs`): at the
+    /// soft mark pause reads of the connections holding the largest
+    /// partial messages, at the hard mark close them with 1013 until usage
+    /// is below the soft mark; below the low mark read them again.
+    fn enforce_budget(&mut self) {
+        let pressure = self.ctx.budget.pressure();
+        if pressure == Pressure::Normal {
+            if self.ctx.budget.paused_now > 0 && self.ctx.budget.below_low() {
+                self.ctx.budget.paused_now = 0;
+                for (slot, gen) in self.slab.ids() {
+                    if let Some(c) = self.slab.get_mut(slot, gen) {
+                        if c.core.flags.contains(Flags::BUDGET_PAUSED) {
+                            c.core.flags.remove(Flags::BUDGET_PAUSED);
+                            self.settle(Token { slot, gen });
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        // The connections holding the largest partial messages, largest
+        // first.
+        let mut big: Vec<(usize, u32, u32)> = Vec::new();
+        for (slot, gen) in self.slab.ids() {
+            if let Some(c) = self.slab.get_mut(slot, gen) {
+                if !c.is_open() {
+                    continue;
+                }
+                let partial = c.partial_bytes(self.ctx.loans.direct_capacity(slot));
+                if partial >= PAUSE_MIN {
+                    big.push((partial, slot, gen));
+                }
+            }
+        }
+        big.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));
+        if pressure == Pressure::Hard {
+            let mut need = self.ctx.budget.excess_over_soft();
+            for (partial, slot, gen) in big {
+                if need == 0 {
+                    break;
+                }
+                if let Some(c) = self.slab.get_mut(slot, gen) {
+                    tracing::debug!(
+                        worker = self.id,
+                        partial,
+                        "memory budget: closing with 1013"
+                    );
+                    c.close_for_budget(&*self.handler, &mut self.ctx);
+                    need = need.saturating_sub(partial);
+                }
+                self.settle(Token { slot, gen });
+            }
+            // The close frames go out with this turn's flush.
+            self.flush();
+        } else {
+            // Settling pauses them (`Connection::poll_recv`).
+            for (_, slot, gen) in big {
+                self.settle(Token { slot, gen });
             }
         }
     }
@@ -629,13 +748,16 @@ impl<H: Handler> Worker<H> {
         let mut fanin = std::mem::take(&mut self.fanin);
         fanin.extend(mine);
         // Broadcasts first, in one pass over the table, then publishes.
+        // Each frame is compressed at most once per window for the
+        // connections that negotiated permessage-deflate (see FanoutCache).
+        let mut caches: Vec<FanoutCache> = fanin.iter().map(|_| FanoutCache::default()).collect();
         if fanin.iter().any(|f| matches!(f, Fanout::All(_))) {
             for (slot, gen) in self.slab.ids() {
                 if let Some(c) = self.slab.get_mut(slot, gen) {
                     if c.is_open() {
-                        for f in &fanin {
+                        for (f, cache) in fanin.iter().zip(&mut caches) {
                             if let Fanout::All(frame) = f {
-                                c.core.send_frame(&mut self.ctx, frame.clone());
+                                c.core.send_fanout(&mut self.ctx, frame.clone(), cache);
                             }
                         }
                     }
@@ -643,7 +765,7 @@ impl<H: Handler> Worker<H> {
             }
         }
         let mut ids = Vec::new();
-        for f in &fanin {
+        for (f, cache) in fanin.iter().zip(&mut caches) {
             let (topic, frame, except) = match f {
                 Fanout::Topic(topic, frame) => (topic, frame, None),
                 Fanout::TopicExcept(topic, frame, except) => (topic, frame, Some(*except)),
@@ -654,7 +776,7 @@ impl<H: Handler> Worker<H> {
                 for &(slot, gen) in ids.iter().filter(|&&id| Some(id) != except) {
                     if let Some(c) = self.slab.get_mut(slot, gen) {
                         if c.is_open() {
-                            c.core.send_frame(&mut self.ctx, frame.clone());
+                            c.core.send_fanout(&mut self.ctx, frame.clone(), cache);
                         }
                     }
                 }
@@ -702,7 +824,12 @@ impl<H: Handler> Worker<H> {
             if let Some(o) = &mut c.core.out {
                 // Plaintext queued this turn becomes wire bytes (a no-op
                 // for plain TCP).
-                c.core.transport.seal(&mut o.queue);
+                if !c.core.transport.seal(&mut o.queue) {
+                    tracing::debug!("plaintext could not be sealed; dropping the connection");
+                    c.core.kill();
+                    self.settle(token);
+                    continue;
+                }
                 if !o.queue.in_flight() && o.queue.prepare(&mut o.op) {
                     let msg: *const libc::msghdr = &o.op.hdr;
                     // SAFETY: the msghdr lives in the connection's boxed

@@ -202,7 +202,81 @@ pub fn start_ringws(backend: &str) -> Server {
     server
 }
 
-fn spawn_binary(bin: &str, args: &str) -> Server {
+/// A test CA and a server certificate it signed (for 127.0.0.1 and
+/// localhost), written to a temporary directory removed on drop.
+pub struct TestCa {
+    pub dir: std::path::PathBuf,
+    /// The CA certificate (PEM), for the clients to trust.
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+impl TestCa {
+    pub fn new(tag: &str) -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let dir = std::env::temp_dir().join(format!("ringws-ca-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "ringws interop test CA");
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        let params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        let t = TestCa {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+            dir,
+        };
+        std::fs::write(&t.ca, ca.pem()).unwrap();
+        std::fs::write(&t.cert, cert.pem()).unwrap();
+        std::fs::write(&t.key, key.serialize_pem()).unwrap();
+        t
+    }
+}
+
+impl Drop for TestCa {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts ringws serving wss:// with `ca`'s certificate on a free port
+/// (`url` is `wss://127.0.0.1:PORT/`).
+pub fn start_ringws_tls(backend: &str, ca: &TestCa) -> Server {
+    let bin = ringws_binary();
+    let mut server = spawn_binary(
+        &bin,
+        &format!(
+            "--bind 127.0.0.1:{{port}} --backend {backend} --subprotocol chat.v1 --tls-cert {} --tls-key {}",
+            ca.cert.display(),
+            ca.key.display()
+        ),
+    );
+    server.url = format!("wss://127.0.0.1:{}/", server.port);
+    server.name = format!("ringws wss {backend}");
+    server.subprotocol = Some("chat.v1");
+    server
+}
+
+/// The ringws backends to test (`epoll`, and `uring` where allowed).
+pub fn ringws_backends() -> Vec<&'static str> {
+    let mut v = vec!["epoll"];
+    if io_uring_allowed() {
+        v.push("uring");
+    }
+    v
+}
+
+/// Spawns `bin` with `args` (`{port}` replaced by a free port) and waits
+/// until it listens.
+pub fn spawn_binary(bin: &str, args: &str) -> Server {
     let port = free_port();
     let args: Vec<String> = args
         .split_whitespace()
