@@ -95,6 +95,13 @@ USAGE: ringws [OPTIONS]
                             reads of the largest partial messages pause,
                             at 100% those close with 1013 and upgrades get
                             503 [default: half the machine's memory]
+  --slow-readers P          a message for a connection whose send buffer is
+                            full (1 MiB) is dropped and counted; drop: only
+                            that, close:N: also close with 1008 once the
+                            connection has dropped N   [default: drop]
+  --message-timeout SECS    close with 1008 a peer whose frame or message
+                            takes longer than SECS from its first byte to
+                            its last; 0 = no limit     [default: 0]
   --huge-pages              let the heap use transparent huge pages (off by
                             default: 2 MiB faults make idle memory jump in
                             2 MiB steps; see docs/decisions.md)
@@ -218,6 +225,8 @@ struct Args {
     redis: Option<String>,
     publish_token: Option<String>,
     memory_budget: Option<usize>,
+    close_after_drops: Option<u32>,
+    message_timeout: u64,
     compression: String,
     window_bits: (u8, u8),
 }
@@ -264,6 +273,8 @@ fn parse() -> Result<Args, String> {
         redis: None,
         publish_token: None,
         memory_budget: None,
+        close_after_drops: None,
+        message_timeout: 0,
         compression: "off".into(),
         window_bits: (15, 15),
     };
@@ -317,6 +328,26 @@ fn parse() -> Result<Args, String> {
             "--memory-budget" => {
                 a.memory_budget =
                     Some(parse_bytes(&val()?).map_err(|e| format!("--memory-budget: {e}"))?)
+            }
+            "--message-timeout" => {
+                let v = val()?;
+                a.message_timeout = v
+                    .parse()
+                    .map_err(|_| format!("--message-timeout: want seconds, got {v:?}"))?
+            }
+            "--slow-readers" => {
+                let v = val()?;
+                a.close_after_drops = match v.as_str() {
+                    "drop" => None,
+                    c => Some(
+                        c.strip_prefix("close:")
+                            .and_then(|n| n.parse::<u32>().ok())
+                            .filter(|&n| n > 0)
+                            .ok_or_else(|| {
+                                format!("--slow-readers: want drop or close:N (N ≥ 1), got {v:?}")
+                            })?,
+                    ),
+                }
             }
             "--compression" => {
                 a.compression = val()?;
@@ -457,6 +488,10 @@ fn main() -> ExitCode {
     if let Some(bytes) = args.memory_budget {
         b = b.memory_budget(bytes);
     }
+    b = b.close_after_dropped_sends(args.close_after_drops);
+    b = b.message_timeout(
+        (args.message_timeout > 0).then(|| Duration::from_secs(args.message_timeout)),
+    );
     b = b.send_from_recv_buffers(!args.copy_sends);
     if let Some((count, size)) = args.recv_buffers {
         b = b.recv_buffers(count, size);
@@ -534,6 +569,9 @@ fn main() -> ExitCode {
         budget_paused = s.budget_paused,
         budget_closed = s.budget_closed,
         budget_refused_upgrades = s.budget_refused_upgrades,
+        sends_dropped = s.sends_dropped,
+        slow_closed = s.slow_closed,
+        message_timeouts = s.message_timeouts,
         messages_compressed = s.messages_compressed,
         messages_inflated = s.messages_inflated,
         fanout_compressions = s.fanout_compressions,

@@ -93,6 +93,8 @@ pub enum SendStatus {
     /// Not queued: the buffered amount was already at the limit (more
     /// sends in the same callback, `send_to`, broadcasts or publishes to a
     /// connection that is not draining), or the connection is closing.
+    /// Drops for lack of room are counted ([`Conn::dropped_sends`],
+    /// [`Stats::sends_dropped`](crate::Stats::sends_dropped)).
     Dropped,
 }
 
@@ -307,5 +309,16 @@ impl Conn<'_> {
     /// Bytes queued and not yet written to the socket.
     pub fn buffered_amount(&self) -> usize {
         self.core.buffered_amount()
+    }
+
+    /// Data messages dropped for this connection so far because its send
+    /// buffer was at its limit (see [`SendStatus::Dropped`] and
+    /// [`Builder::close_after_dropped_sends`](crate::Builder::close_after_dropped_sends)).
+    pub fn dropped_sends(&self) -> u32 {
+        self.ctx
+            .drops
+            .get(&self.core.token.slot)
+            .copied()
+            .unwrap_or(0)
     }
 }

@@ -5,6 +5,7 @@
 //! names nothing above `conn/`.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,6 +27,12 @@ pub(crate) struct Limits {
     /// `u64::MAX` = no idle timeout.
     pub(crate) idle_timeout_ms: u64,
     pub(crate) close_timeout_ms: u64,
+    /// Close a connection with 1008 once it has dropped this many data
+    /// messages for lack of room (`None`: never, only count).
+    pub(crate) close_after_drops: Option<u32>,
+    /// Time a frame or message may take from its first byte to its last
+    /// (`u64::MAX` = no limit).
+    pub(crate) message_timeout_ms: u64,
 }
 
 /// Counters a worker accumulates locally and publishes once per turn.
@@ -50,6 +57,13 @@ pub(crate) struct LocalStats {
     pub(crate) budget_closed: u64,
     /// Upgrades answered with 503 because the budget was overloaded.
     pub(crate) budget_refused: u64,
+    /// Data messages not queued because a connection's send buffer was at
+    /// its limit.
+    pub(crate) sends_dropped: u64,
+    /// Connections closed with 1008 by the slow-reader policy.
+    pub(crate) slow_closed: u64,
+    /// Connections closed with 1008 because a message took too long.
+    pub(crate) message_timeouts: u64,
     /// permessage-deflate: compressions run, messages inflated,
     /// compressions for fan-out frames (copied from the worker's
     /// [`WorkerDeflate`] before publishing).
@@ -111,4 +125,8 @@ pub(crate) struct ConnCtx {
     /// permessage-deflate: the policy, the worker's shared streams and its
     /// inflate buffer.
     pub(crate) deflate: WorkerDeflate,
+    /// Data messages dropped per connection (by slot) for lack of room:
+    /// only connections that dropped one have an entry (removed when the
+    /// connection is released), so an idle connection pays nothing.
+    pub(crate) drops: HashMap<u32, u32>,
 }

@@ -88,7 +88,15 @@ pub(crate) enum Flow {
 /// one. So an idle connection keeps no receiver at all (8 bytes instead of
 /// 64): each feed starts from a fresh receiver on the stack, and only one
 /// left holding a partial frame or message is boxed until it completes.
-pub(crate) struct Rx(Option<Box<Receiver>>);
+pub(crate) struct Rx(Option<Box<Partial>>);
+
+/// A receiver holding a partial frame or message, and since when.
+struct Partial {
+    rx: Receiver,
+    /// Worker clock (ms) when the frame or message in progress began: the
+    /// first byte after the last complete message.
+    since_ms: u64,
+}
 
 fn config(cfg: &RxConfig) -> ReceiverConfig {
     ReceiverConfig {
@@ -112,59 +120,87 @@ impl Rx {
         self.0.is_some()
     }
 
+    /// When the frame or message in progress began (worker clock, ms), if
+    /// one is (see `Builder::message_timeout`).
+    pub(crate) fn started_ms(&self) -> Option<u64> {
+        self.0
+            .as_ref()
+            .filter(|p| !p.rx.is_finished())
+            .map(|p| p.since_ms)
+    }
+
+    /// Count the message in progress as begun at `now_ms` (after reads
+    /// paused by the server itself).
+    pub(crate) fn restart_clock(&mut self, now_ms: u64) {
+        if let Some(p) = &mut self.0 {
+            p.since_ms = now_ms;
+        }
+    }
+
     /// Payload bytes of the data frame in progress still to come that may
     /// be received straight into the message buffer (0 if none).
     pub(crate) fn direct_remaining(&self) -> u64 {
-        self.0.as_ref().map_or(0, |rx| rx.direct_remaining())
+        self.0.as_ref().map_or(0, |p| p.rx.direct_remaining())
     }
 
     /// Heap capacity of the partial message held (0 while its buffer is
     /// lent to a direct receive: the book of loans has it then).
     pub(crate) fn buffered_capacity(&self) -> usize {
-        self.0.as_ref().map_or(0, |rx| rx.buffered_capacity())
+        self.0.as_ref().map_or(0, |p| p.rx.buffered_capacity())
     }
 
     /// Between frames (no header or payload in progress).
     pub(crate) fn at_frame_boundary(&self) -> bool {
-        self.0.as_ref().is_none_or(|rx| rx.at_frame_boundary())
+        self.0.as_ref().is_none_or(|p| p.rx.at_frame_boundary())
     }
 
     /// Part of a frame header is held; the rest is due.
     pub(crate) fn in_frame_header(&self) -> bool {
-        self.0.as_ref().is_some_and(|rx| rx.in_frame_header())
+        self.0.as_ref().is_some_and(|p| p.rx.in_frame_header())
     }
 
     /// Lend out the message buffer for a direct receive of at most `max`
     /// bytes: the buffer (room reserved) and how many bytes to receive.
     pub(crate) fn take_direct(&mut self, max: usize) -> Option<(Vec<u8>, usize)> {
-        self.0.as_mut()?.take_direct(max)
+        self.0.as_mut()?.rx.take_direct(max)
     }
 
     /// Give back a buffer from [`Rx::take_direct`] with nothing received.
     pub(crate) fn restore_direct(&mut self, buf: Vec<u8>) {
-        if let Some(rx) = &mut self.0 {
+        if let Some(p) = &mut self.0 {
             // No new bytes: no event, the message buffer is simply back.
-            drop(rx.feed_direct(buf, 0));
+            drop(p.rx.feed_direct(buf, 0));
         }
     }
 
-    /// Process `input`, calling `f` per event until it returns `false` or
-    /// the input is used up. Returns how many bytes at the end of the input
-    /// were not processed (non-zero only when `f` stopped early; they were
-    /// not touched, so they can be fed later).
+    /// Process `input` (received at `now_ms`), calling `f` per event until
+    /// it returns `false` or the input is used up. Returns how many bytes at
+    /// the end of the input were not processed (non-zero only when `f`
+    /// stopped early; they were not touched, so they can be fed later).
     pub(crate) fn feed(
         &mut self,
         cfg: &RxConfig,
+        now_ms: u64,
         input: Input<'_>,
-        f: impl FnMut(RxEvent<'_>) -> Flow,
+        mut f: impl FnMut(RxEvent<'_>) -> Flow,
     ) -> usize {
+        // Whether a data message completed: what is left began now.
+        let mut completed = false;
+        let g = |ev: RxEvent<'_>| {
+            if matches!(ev, RxEvent::Message(..) | RxEvent::Compressed(..)) {
+                completed = true;
+            }
+            f(ev)
+        };
         match &mut self.0 {
-            Some(rx) => {
-                let rest = Self::run(rx, input, f);
+            Some(p) => {
+                let rest = Self::run(&mut p.rx, input, g);
                 // A finished receiver (close or error seen) is kept: a fresh
                 // one would accept frames again.
-                if rx.is_idle() && !rx.is_finished() {
+                if p.rx.is_idle() && !p.rx.is_finished() {
                     self.0 = None;
+                } else if completed {
+                    p.since_ms = now_ms;
                 }
                 rest
             }
@@ -173,9 +209,12 @@ impl Rx {
             None if matches!(input, Input::Direct(..)) => 0,
             None => {
                 let mut rx = Receiver::new(config(cfg));
-                let rest = Self::run(&mut rx, input, f);
+                let rest = Self::run(&mut rx, input, g);
                 if !rx.is_idle() || rx.is_finished() {
-                    self.0 = Some(Box::new(rx));
+                    self.0 = Some(Box::new(Partial {
+                        rx,
+                        since_ms: now_ms,
+                    }));
                 }
                 rest
             }

@@ -205,12 +205,30 @@ impl ConnCore {
         self.teardown = self.teardown.max(Teardown::Dead);
     }
 
-    /// Backpressure check before queueing a data frame.
-    fn admit(&mut self) -> Option<()> {
+    /// Whether a data message may be queued: not once a close is queued,
+    /// nor while the send buffer is at its limit. A message refused for
+    /// lack of room is counted (per connection and in the worker's
+    /// `sends_dropped`), and once a connection has dropped as many as the
+    /// slow-reader policy allows it is closed with 1008.
+    fn room(&mut self, ctx: &mut ConnCtx) -> bool {
         if self.close_sent() {
-            return None;
+            return false;
         }
-        Some(())
+        if self.buffered_amount() < ctx.limits.send_buffer_limit {
+            return true;
+        }
+        let dropped = ctx.drops.entry(self.token.slot).or_insert(0);
+        *dropped = dropped.saturating_add(1);
+        let dropped = *dropped;
+        ctx.stats.sends_dropped += 1;
+        if ctx.limits.close_after_drops.is_some_and(|n| dropped >= n) {
+            ctx.stats.slow_closed += 1;
+            tracing::debug!(dropped, "slow reader: closing with 1008");
+            // Behind the queued bytes: a reader that never catches up is
+            // cut by the close timeout.
+            self.start_close(ctx, CloseCode::POLICY, "slow reader");
+        }
+        false
     }
 
     fn after_queue(&mut self, ctx: &mut ConnCtx) -> SendStatus {
@@ -230,7 +248,7 @@ impl ConnCore {
         opcode: OpCode,
         payload: &[u8],
     ) -> SendStatus {
-        if self.admit().is_none() || self.buffered_amount() >= ctx.limits.send_buffer_limit {
+        if !self.room(ctx) {
             return SendStatus::Dropped;
         }
         if self.pmd().compresses(payload.len()) {
@@ -277,7 +295,7 @@ impl ConnCore {
         opcode: OpCode,
         payload: Bytes,
     ) -> SendStatus {
-        if self.admit().is_none() || self.buffered_amount() >= ctx.limits.send_buffer_limit {
+        if !self.room(ctx) {
             return SendStatus::Dropped;
         }
         if self.pmd().compresses(payload.len()) {
@@ -317,7 +335,7 @@ impl ConnCore {
         frame: Bytes,
         cache: &mut FanoutCache,
     ) -> SendStatus {
-        if self.admit().is_none() || self.buffered_amount() >= ctx.limits.send_buffer_limit {
+        if !self.room(ctx) {
             return SendStatus::Dropped;
         }
         let data = super::deflate::split_frame(&frame)
@@ -368,7 +386,7 @@ impl ConnCore {
         opcode: OpCode,
         payload: &[u8],
     ) -> SendStatus {
-        if self.admit().is_none() {
+        if self.close_sent() {
             return SendStatus::Dropped;
         }
         let (h, n) = Self::header(opcode, true, payload.len());
@@ -946,7 +964,8 @@ impl<S> Connection<S> {
         // to the handler like a receive buffer (taken out of the context
         // meanwhile, since the handler gets the context too).
         let mut inflated = std::mem::take(&mut ctx.deflate.inflate_buf);
-        rx.feed(&cfg, input, |ev| {
+        let now = ctx.now_ms;
+        rx.feed(&cfg, now, input, |ev| {
             let ev = match ev {
                 RxEvent::Compressed(text, payload) => match pmd.inflate(
                     &mut ctx.deflate,
@@ -1063,6 +1082,14 @@ impl<S> Connection<S> {
         });
         WorkerDeflate::trim(&mut inflated);
         ctx.deflate.inflate_buf = inflated;
+        // A frame or message left in progress must finish in time.
+        let t = ctx.limits.message_timeout_ms;
+        if let (Some(since), false) = (rx.started_ms(), t == u64::MAX || core.close_sent()) {
+            let due = since.saturating_add(t);
+            if due < core.deadline_ms {
+                core.set_deadline(ctx, due);
+            }
+        }
         if panicked {
             self.handler_panicked(h, ctx);
         } else if let Some((code, reason)) = end {
@@ -1154,21 +1181,47 @@ impl<S> Connection<S> {
                     self.core.set_deadline(ctx, due);
                 }
             }
-            Phase::Open { .. } => {
-                let idle = ctx.limits.idle_timeout_ms;
-                if idle == u64::MAX {
-                    return;
+            Phase::Open { rx, .. } => {
+                // A frame or message begun too long ago: 1008, unless the
+                // server itself paused the reads (its clock restarts then).
+                let t = ctx.limits.message_timeout_ms;
+                let mut message_due = match rx.started_ms() {
+                    Some(since) if t != u64::MAX => since.saturating_add(t),
+                    _ => u64::MAX,
+                };
+                if now >= message_due {
+                    let paused = !self.core.held.is_empty()
+                        || (self.core.buffered_amount() >= ctx.limits.send_buffer_limit);
+                    if paused {
+                        rx.restart_clock(now);
+                        message_due = now.saturating_add(t);
+                    } else {
+                        ctx.stats.message_timeouts += 1;
+                        tracing::debug!("message timeout: closing with 1008");
+                        let code = CloseCode::POLICY;
+                        self.core.queue_close(ctx, Some(code), "message timeout");
+                        self.close_now(h, ctx, code, "message timeout");
+                        return;
+                    }
                 }
+                let idle = ctx.limits.idle_timeout_ms;
                 let due = self.core.last_rx_ms.saturating_add(idle);
-                if now < due {
-                    self.core.set_deadline(ctx, due);
+                let idle_next = if idle == u64::MAX {
+                    u64::MAX
+                } else if now < due {
+                    due
                 } else if !self.core.flags.contains(Flags::PINGED) {
                     self.core.send_control(ctx, OpCode::Ping, b"");
                     self.core.flags.insert(Flags::PINGED);
-                    self.core.set_deadline(ctx, now.saturating_add(idle));
+                    now.saturating_add(idle)
                 } else {
                     self.core
                         .queue_close(ctx, Some(CloseCode::GOING_AWAY), "idle timeout");
+                    return;
+                };
+                let next = idle_next.min(message_due);
+                if next != u64::MAX {
+                    self.core.set_deadline(ctx, next);
                 }
             }
             Phase::Closed => self.core.kill(),

@@ -54,6 +54,8 @@ fn ctx() -> ConnCtx {
             handshake_timeout_ms: 1000,
             idle_timeout_ms: 500,
             close_timeout_ms: 200,
+            close_after_drops: None,
+            message_timeout_ms: u64::MAX,
         },
         rx: RxConfig {
             max_message_size: 1000,
@@ -73,6 +75,7 @@ fn ctx() -> ConnCtx {
         budget: crate::conn::Budget::new(usize::MAX),
         link: Arc::new(()),
         deflate: crate::conn::WorkerDeflate::new(ringws_codec::Compression::Off),
+        drops: Default::default(),
     }
 }
 

@@ -132,6 +132,37 @@ impl Builder {
         self
     }
 
+    /// Time a peer may take to send a frame or message, from its first
+    /// byte to its last (a fragmented message counts whole; the clock
+    /// restarts after each complete message and while the server itself
+    /// holds the reads back). Past it the connection is closed with 1008
+    /// ([`Stats::message_timeouts`](crate::Stats::message_timeouts)). This
+    /// cuts peers that trickle a large message to hold its buffer, which the
+    /// idle timeout does not (any byte counts as activity for it). Default
+    /// `None`: no limit; a value a few times the largest message's transfer
+    /// time at the slowest honest client's rate is a safe choice.
+    pub fn message_timeout(mut self, d: Option<Duration>) -> Self {
+        self.cfg.message_timeout = d;
+        self
+    }
+
+    /// The slow-reader policy. A data message (a send, `send_to`, a
+    /// broadcast or a publish) meant for a connection whose send buffer is
+    /// at its limit is dropped for that connection
+    /// ([`SendStatus::Dropped`](crate::SendStatus::Dropped)) and counted
+    /// ([`Conn::dropped_sends`](crate::Conn::dropped_sends),
+    /// [`Stats::sends_dropped`](crate::Stats::sends_dropped)). With
+    /// `Some(n)`, a connection that has dropped `n` messages is also closed
+    /// with 1008 ([`Stats::slow_closed`](crate::Stats::slow_closed)); the
+    /// close frame goes behind the bytes already queued, and the close
+    /// timeout ends a reader that never catches up. `Some(1)` is
+    /// uWebSockets' `closeOnBackpressureLimit`. Default `None`: drop and
+    /// count, never close.
+    pub fn close_after_dropped_sends(mut self, n: Option<u32>) -> Self {
+        self.cfg.close_after_drops = n.map(|n| n.max(1));
+        self
+    }
+
     /// Connections a worker accepts before refusing new ones (closing them
     /// at once).
     pub fn max_connections_per_worker(mut self, n: usize) -> Self {

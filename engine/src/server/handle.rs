@@ -53,6 +53,18 @@ pub struct Stats {
     pub budget_refused_upgrades: u64,
     /// Bytes the workers count against their memory budgets now.
     pub budget_used: u64,
+    /// Data messages (sends, `send_to`, broadcasts, publishes) dropped for
+    /// a connection because its send buffer was at its limit: a reader
+    /// slower than what it is sent. Each subscriber a publish could not
+    /// reach counts once; messages to a connection already closing are not
+    /// counted.
+    pub sends_dropped: u64,
+    /// Connections closed with 1008 by the slow-reader policy
+    /// ([`Builder::close_after_dropped_sends`](crate::Builder::close_after_dropped_sends)).
+    pub slow_closed: u64,
+    /// Connections closed with 1008 because a frame or message took longer
+    /// than [`Builder::message_timeout`](crate::Builder::message_timeout).
+    pub message_timeouts: u64,
     /// permessage-deflate: messages compressed (each run of a compressor,
     /// whatever it was for).
     pub messages_compressed: u64,
@@ -199,6 +211,9 @@ impl ServerHandle {
             budget_closed: 0,
             budget_refused_upgrades: 0,
             budget_used: 0,
+            sends_dropped: 0,
+            slow_closed: 0,
+            message_timeouts: 0,
             messages_compressed: 0,
             messages_inflated: 0,
             fanout_compressions: 0,
@@ -236,6 +251,9 @@ impl ServerHandle {
             s.budget_closed += w.budget_closed.load(Relaxed);
             s.budget_refused_upgrades += w.budget_refused.load(Relaxed);
             s.budget_used += w.budget_used.load(Relaxed);
+            s.sends_dropped += w.sends_dropped.load(Relaxed);
+            s.slow_closed += w.slow_closed.load(Relaxed);
+            s.message_timeouts += w.message_timeouts.load(Relaxed);
             s.messages_compressed += w.compressions.load(Relaxed);
             s.messages_inflated += w.inflated.load(Relaxed);
             s.fanout_compressions += w.fanout_compressions.load(Relaxed);

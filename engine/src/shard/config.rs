@@ -29,6 +29,10 @@ pub(crate) struct Config {
     pub(crate) handshake_timeout: Duration,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) close_timeout: Duration,
+    /// Close with 1008 after this many dropped data messages.
+    pub(crate) close_after_drops: Option<u32>,
+    /// Time from a frame's or message's first byte to its last.
+    pub(crate) message_timeout: Option<Duration>,
     pub(crate) max_connections_per_worker: usize,
     /// Receive buffers (count, size) if set; else the backend's default
     /// ([`Config::recv_geometry`]).
@@ -66,6 +70,8 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Some(Duration::from_secs(120)),
             close_timeout: Duration::from_secs(5),
+            close_after_drops: None,
+            message_timeout: None,
             max_connections_per_worker: 1 << 20,
             recv_buffers: None,
             incremental_recv: true,

@@ -31,6 +31,9 @@ pub(crate) struct WorkerStats {
     pub(crate) budget_closed: AtomicU64,
     pub(crate) budget_refused: AtomicU64,
     pub(crate) budget_used: AtomicU64,
+    pub(crate) sends_dropped: AtomicU64,
+    pub(crate) slow_closed: AtomicU64,
+    pub(crate) message_timeouts: AtomicU64,
     pub(crate) compressions: AtomicU64,
     pub(crate) inflated: AtomicU64,
     pub(crate) fanout_compressions: AtomicU64,
@@ -55,6 +58,9 @@ impl WorkerStats {
         self.budget_closed.store(s.budget_closed, Relaxed);
         self.budget_refused.store(s.budget_refused, Relaxed);
         self.budget_used.store(budget_used as u64, Relaxed);
+        self.sends_dropped.store(s.sends_dropped, Relaxed);
+        self.slow_closed.store(s.slow_closed, Relaxed);
+        self.message_timeouts.store(s.message_timeouts, Relaxed);
         self.compressions.store(s.compressions, Relaxed);
         self.inflated.store(s.inflated, Relaxed);
         self.fanout_compressions

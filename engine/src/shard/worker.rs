@@ -177,8 +177,9 @@ impl<H: Handler> Worker<H> {
         let idle_ms = cfg.idle_timeout.map(ms).unwrap_or(u64::MAX);
         let handshake_ms = ms(cfg.handshake_timeout);
         let close_ms = ms(cfg.close_timeout);
+        let message_ms = cfg.message_timeout.map(ms).unwrap_or(u64::MAX);
         // Tick often enough for the shortest timeout to be roughly honoured.
-        let shortest = idle_ms.min(handshake_ms).min(close_ms);
+        let shortest = idle_ms.min(handshake_ms).min(close_ms).min(message_ms);
         let tick = std::time::Duration::from_millis((shortest / 8).clamp(5, 250));
         let (buf_count, buf_size) = cfg.recv_geometry(cfg.backend);
         let rcfg = ReactorConfig {
@@ -201,6 +202,8 @@ impl<H: Handler> Worker<H> {
                 handshake_timeout_ms: handshake_ms,
                 idle_timeout_ms: idle_ms,
                 close_timeout_ms: close_ms,
+                close_after_drops: cfg.close_after_drops,
+                message_timeout_ms: message_ms,
             },
             rx: RxConfig {
                 max_message_size: cfg.max_message_size,
@@ -220,6 +223,7 @@ impl<H: Handler> Worker<H> {
             budget: Budget::new(cfg.worker_budget()),
             link: shared.clone(),
             deflate: WorkerDeflate::new(cfg.compression),
+            drops: Default::default(),
         };
         let mut ctx = ctx;
         // The receive ring is memory held for peers too: a fixed charge.
@@ -485,6 +489,9 @@ impl<H: Handler> Worker<H> {
             self.ctx.budget.release(c.core.charged as usize);
             let streams = c.core.pmd().release(&mut self.ctx.deflate);
             self.ctx.budget.release(streams);
+            if !self.ctx.drops.is_empty() {
+                self.ctx.drops.remove(&token.slot);
+            }
             // A receive ended by a pause leaves epoll's registration.
             self.reactor.forget_recv(token, c.core.fd);
             sys::close(c.core.fd);
