@@ -178,3 +178,84 @@ both_backends!(paused_connection_still_closes, |backend| {
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     drop(idle);
 });
+
+both_backends!(
+    a_ping_flood_that_never_reads_its_pongs_is_paused,
+    |backend| { ping_flood(backend) }
+);
+
+fn ping_flood(backend: ringws::Backend) {
+    // Pongs count against the send-buffer limit: a peer that pings as
+    // fast as it can and never reads is paused like any reader that does
+    // not keep up, so what the server holds for it stays bounded; every
+    // ping it got through is answered, in order, once it reads.
+    let limit = 256 << 10;
+    let h = start(backend, Echo::new(), |b| {
+        b.send_buffer_limit(limit).workers(1)
+    });
+    let mut c = Client::connect(h.local_addr());
+    let base = h.stats().budget_used;
+    let mut ping = Vec::new();
+    ringws_codec::write_frame(&mut ping, true, OpCode::Ping, &[0x5A; 125], mask());
+    // Whole pings only: the socket takes them until TCP stops it (the
+    // server has stopped reading) or 64 MiB have gone.
+    c.s.set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let batch: Vec<u8> = ping.repeat(64);
+    let mut sent = 0usize;
+    // Bytes of a ping only partly written when TCP stopped the writes.
+    let mut part = 0usize;
+    let mut max_used = 0u64;
+    let t = Instant::now();
+    while sent < (64 << 20) / ping.len() {
+        match c.s.write(&batch) {
+            Ok(n) if n == batch.len() => sent += 64,
+            Ok(n) => {
+                sent += n / ping.len();
+                part = n % ping.len();
+                break;
+            }
+            Err(_) => break,
+        }
+        max_used = max_used.max(h.stats().budget_used);
+        assert!(t.elapsed() < Duration::from_secs(30), "never paused");
+    }
+    eprintln!("{backend:?}: writes stopped after {:?}", t.elapsed());
+    std::thread::sleep(Duration::from_millis(300));
+    max_used = max_used.max(h.stats().budget_used);
+    let held = max_used.saturating_sub(base);
+    eprintln!(
+        "{backend:?}: {sent} pings ({} MiB) got through; the server held at most {held} B more",
+        (sent * ping.len()) >> 20
+    );
+    assert!(
+        sent < (64 << 20) / ping.len(),
+        "the server read 64 MiB of pings without pausing"
+    );
+    // The limit, plus what the receive ring had already taken in when
+    // reading paused (8 MiB on either backend by default), as queued pongs
+    // and held pings: bounded by the ring, not by what the peer sends.
+    assert!(
+        held <= limit as u64 + (16 << 20),
+        "{held} B held for a peer that does not read"
+    );
+    // It reads now: one pong per ping, the last one once its ping is whole.
+    let mut pongs = 0;
+    let want = sent + (part > 0) as usize;
+    while pongs < want {
+        if pongs == sent {
+            c.s.set_write_timeout(None).unwrap();
+            c.s.write_all(&ping[part..]).unwrap();
+        }
+        match c.recv() {
+            Some(Ev::Pong(p)) => {
+                assert_eq!(p, vec![0x5A; 125]);
+                pongs += 1;
+            }
+            e => panic!("after {pongs} of {want} pongs: {e:?}"),
+        }
+    }
+    c.send_binary(b"after");
+    assert_eq!(c.recv_data(), Some(Ev::Binary(b"after".to_vec())));
+    h.shutdown(Duration::from_secs(1));
+}
