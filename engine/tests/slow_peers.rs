@@ -149,6 +149,21 @@ fn counts_add_up(backend: Backend) {
     let data = published();
     publisher.s.write_all(&data).unwrap();
     received_all(&h, COUNT as u64);
+    // Publishes reach the other worker through its inbox: wait until every
+    // one has been queued or dropped for each of the 5 subscribers.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let spread = || {
+        let s = h.stats();
+        s.messages_out + s.sends_dropped
+    };
+    while spread() < 5 * COUNT as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "fan-out unfinished: {:?}",
+            h.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // Everything is published: each subscriber asks how many it lost; the
     // answer comes after everything queued for it.
