@@ -1,7 +1,11 @@
 //! The `fanout` scenario: M subscribers on one topic, one publisher sending at
 //! a fixed rate; latency from publish to each delivery. It drives a server that
 //! broadcasts every message it receives to every connection (ringws
-//! `--mode broadcast`), so the publisher is also one of the subscribers.
+//! `--mode broadcast`, where the publisher is also one of the subscribers),
+//! or one that publishes it to the other subscribers of the URL's topic
+//! (ringws `--mode pubsub`). With more than one node (`--also URL`) the
+//! subscribers are spread over the nodes round-robin and the publisher is
+//! on the first: deliveries on the other nodes crossed the broker.
 //!
 //! Every payload starts with the intended publish time (16 hex digits of
 //! nanoseconds since the window's start): all threads share one clock, so the
@@ -34,6 +38,9 @@ pub struct FanoutParams {
     pub rate: f64,
     /// Client transport.
     pub backend: Backend,
+    /// Further nodes' (address, Host header, path): subscribers are spread
+    /// over the first node and these.
+    pub others: Vec<(SocketAddr, String, String)>,
 }
 
 /// Runs `subscribers` connections on this thread; thread 0's first connection also publishes.
@@ -60,13 +67,23 @@ fn fanout_inner(
 ) -> io::Result<()> {
     let mut driver = Driver::new(p.backend, n)?;
     let mut clients = Vec::with_capacity(n);
+    let nodes = 1 + p.others.len();
     for i in 0..n {
+        // Thread 0's first connection (the publisher) is on the first node.
+        let node = (thread * 7919 + i) % nodes;
+        let (addr, host, path) = match node {
+            0 => (p.addr, p.host.as_str(), p.path.as_str()),
+            k => {
+                let (a, h, pa) = &p.others[k - 1];
+                (*a, h.as_str(), pa.as_str())
+            }
+        };
         clients.push(Client::start(
             &mut driver,
             i,
-            p.addr,
-            &p.host,
-            &p.path,
+            addr,
+            host,
+            path,
             ((thread as u64) << 32) + i as u64 + 7,
             ConnectOptions::default(),
         )?);

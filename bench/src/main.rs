@@ -132,6 +132,10 @@ enum Scenario {
         /// Publishes per second.
         #[arg(long, default_value_t = 1000.0)]
         rate: f64,
+        /// Another node of the same cluster (repeatable): subscribers are
+        /// spread over `--url` and these; the publisher is on `--url`.
+        #[arg(long)]
+        also: Vec<String>,
     },
     /// Handshake storm: upgrades per second.
     Connect {
@@ -210,8 +214,14 @@ fn main() {
             subscribers,
             size,
             rate,
+            also,
         } => {
             let (addr, host, path) = common.target();
+            let others: Vec<_> = also
+                .iter()
+                .map(|u| parse_url(u).unwrap_or_else(|e| die(&e)))
+                .collect();
+            let nodes = 1 + others.len();
             let threads = common.threads.clamp(1, subscribers.max(1));
             let p = FanoutParams {
                 addr,
@@ -220,11 +230,12 @@ fn main() {
                 size: size.max(16),
                 rate,
                 backend: common.backend(),
+                others,
             };
             let (rec, cost) = common.measure(threads, |i, sync| {
                 fanout_thread(&p, i, share(subscribers, threads, i), sync)
             });
-            let params = json!({"subscribers": subscribers, "size": size.max(16), "rate": rate, "threads": threads, "client_backend": p.backend.name()});
+            let params = json!({"subscribers": subscribers, "size": size.max(16), "rate": rate, "threads": threads, "client_backend": p.backend.name(), "nodes": nodes});
             (
                 common.report("fanout", params, common.duration, &rec, &cost),
                 common.json,

@@ -178,6 +178,7 @@ on_both_backends!(fanout, |backend: Backend| {
         size: 64,
         rate: 200.0,
         backend,
+        others: Vec::new(),
     };
     let subscribers = 20;
     let (rec, _) = run_threads(1, WARMUP, WINDOW, None, |i, sync| {
