@@ -142,6 +142,11 @@ fn mesh(n: usize, per: usize) {
                 );
             }
         }
+        // A publish is counted once Redis's reply is read, which may come
+        // after the other nodes already got the message.
+        until(&format!("node {i} counts its publishes"), WAIT, || {
+            node.bridge.stats().published == per as u64 + 1
+        });
         let stats = node.bridge.stats();
         assert_eq!(stats.delivered, (want + n - 1) as u64, "{stats:?}");
         assert_eq!(stats.published, per as u64 + 1, "{stats:?}");
