@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 secs="${1:-10}"
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 ulimit -n 65536 2>/dev/null || true
-cargo build --release --bin ringws --bin ringws-bench >/dev/null
+cargo build --release -p ringws --bin ringws >/dev/null
+cargo build --release -p ringws-bench --bin ringws-bench >/dev/null
 out="perf/results/$(date -u +%F)-$(git rev-parse --short HEAD)/fanout-nodes"
 mkdir -p "$out"
 base=$((20000 + RANDOM % 20000))
