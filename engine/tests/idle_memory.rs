@@ -4,38 +4,16 @@
 //! The benchmark (`ringws-bench idle`) measures the RSS side of the same
 //! question against other servers.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 mod common;
 use common::*;
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call forwards to the system allocator with the caller's
-// arguments unchanged; the counter is only arithmetic on the sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{live, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -100,7 +78,7 @@ fn live_heap_with(backend: ringws::Backend, policy: ringws::Compression) -> isiz
         warm.push(s);
     }
     std::thread::sleep(Duration::from_millis(200));
-    let before = LIVE.load(Relaxed);
+    let before = live();
     for _ in 0..N {
         let mut s = TcpStream::connect(addr).unwrap();
         s.write_all(&req).unwrap();
@@ -125,7 +103,7 @@ fn live_heap_with(backend: ringws::Backend, policy: ringws::Compression) -> isiz
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let after = LIVE.load(Relaxed);
+    let after = live();
     let per = (after - before) / N as isize;
     eprintln!(
         "{backend:?}: {} bytes of live heap for {N} idle connections = {per} B each",

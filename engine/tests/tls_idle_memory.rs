@@ -3,10 +3,8 @@
 //! plain connections. The clients run in another process (Python's ssl
 //! and websockets) so only the server's heap is counted.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
@@ -14,29 +12,9 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 mod common;
 use common::*;
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call forwards to the system allocator with the caller's
-// arguments unchanged; the counter is only arithmetic on the sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{live, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -130,7 +108,7 @@ fn heap_per_tls_connection(backend: ringws::Backend) -> Option<isize> {
     // Warm up: the worker's first-turn allocations, pools, the session cache.
     let warm = spawn(300);
     std::thread::sleep(Duration::from_millis(300));
-    let before = LIVE.load(Relaxed);
+    let before = live();
     let clients = spawn(N);
     let t = Instant::now();
     while h.stats().connections < (N + 300) as u64 {
@@ -138,7 +116,7 @@ fn heap_per_tls_connection(backend: ringws::Backend) -> Option<isize> {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let after = LIVE.load(Relaxed);
+    let after = live();
     let per = (after - before) / N as isize;
     eprintln!(
         "{backend:?}: {} bytes of live heap for {N} idle TLS connections = {per} B each",
