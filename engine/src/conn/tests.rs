@@ -504,3 +504,177 @@ fn an_echoed_assembled_message_is_sent_from_its_own_buffer() {
     let mut out = take_output(&mut c, &mut ctx);
     assert_eq!(client_events(&mut rx, &mut out).len(), 1);
 }
+
+// ---- the state machine under random cuts, partial sends and failures ----
+
+mod random {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What the client sends: text (whole or in 2-3 fragments), a ping, a
+    /// binary message (the test handler answers nothing to it).
+    #[derive(Clone, Debug)]
+    enum Msg {
+        Text(String, usize),
+        Ping(Vec<u8>),
+        Binary(Vec<u8>),
+    }
+
+    fn msg() -> impl Strategy<Value = Msg> {
+        prop_oneof![
+            ("[a-y]{0,900}", 1usize..4).prop_map(|(t, n)| Msg::Text(t, n)),
+            proptest::collection::vec(any::<u8>(), 0..125).prop_map(Msg::Ping),
+            proptest::collection::vec(any::<u8>(), 0..900).prop_map(Msg::Binary),
+        ]
+    }
+
+    /// The client's bytes for `msgs` and the events it expects back.
+    fn script(msgs: &[Msg]) -> (Vec<u8>, Vec<String>) {
+        let mut wire = Vec::new();
+        let mut want = Vec::new();
+        for m in msgs {
+            match m {
+                Msg::Text(t, pieces) => {
+                    let b = t.as_bytes();
+                    let step = b.len().div_ceil(*pieces).max(1);
+                    let chunks: Vec<&[u8]> = if b.is_empty() {
+                        vec![b]
+                    } else {
+                        b.chunks(step).collect()
+                    };
+                    for (i, c) in chunks.iter().enumerate() {
+                        let op = if i == 0 {
+                            OpCode::Text
+                        } else {
+                            OpCode::Continuation
+                        };
+                        wire.extend(frame(op, i + 1 == chunks.len(), c));
+                    }
+                    want.push(format!("{:?}", Event::Text(t)));
+                }
+                Msg::Ping(p) => {
+                    wire.extend(frame(OpCode::Ping, true, p));
+                    want.push(format!("{:?}", Event::Pong(p)));
+                }
+                Msg::Binary(b) => wire.extend(frame(OpCode::Binary, true, b)),
+            }
+        }
+        (wire, want)
+    }
+
+    /// One send of at most `k` bytes of what is queued, as a kernel that
+    /// takes only part of it would do; returns the bytes taken.
+    fn send_some(c: &mut Connection<()>, ctx: &mut ConnCtx, k: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let Some(o) = &mut c.core.out else {
+            return out;
+        };
+        if !o.queue.prepare(&mut o.op) {
+            return out;
+        }
+        for i in 0..o.op.hdr.msg_iovlen {
+            let iov = o.op.iov[i];
+            // SAFETY: prepare() pointed the iovecs at locked, live segments.
+            out.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(iov.iov_base as *const u8, iov.iov_len)
+            });
+        }
+        out.truncate(k.max(1));
+        let n = out.len();
+        c.handle_sent(Ok(n), ctx);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any cut of the client's bytes, any sizes the kernel takes per
+        /// send: the client gets exactly the echoes and pongs it is owed,
+        /// in order, and nothing else.
+        #[test]
+        fn cuts_and_partial_sends_change_nothing(
+            msgs in proptest::collection::vec(msg(), 1..12),
+            cuts in proptest::collection::vec(1usize..700, 1..40),
+            sends in proptest::collection::vec(1usize..600, 1..40),
+        ) {
+            let h = Arc::new(Log::default());
+            let mut ctx = ctx();
+            let (mut c, mut rx) = open(&h, &mut ctx);
+            let (wire, want) = script(&msgs);
+            let mut out = Vec::new();
+            let (mut at, mut i) = (0, 0);
+            while at < wire.len() {
+                let n = cuts[i % cuts.len()].min(wire.len() - at);
+                c.handle_data(&mut wire[at..at + n].to_vec(), &h, &mut ctx);
+                at += n;
+                // The kernel takes a little after each receive.
+                out.extend(send_some(&mut c, &mut ctx, sends[i % sends.len()]));
+                i += 1;
+            }
+            // Then everything.
+            loop {
+                let got = send_some(&mut c, &mut ctx, sends[i % sends.len()]);
+                if got.is_empty() {
+                    break;
+                }
+                out.extend(got);
+                i += 1;
+            }
+            prop_assert_eq!(client_events(&mut rx, &mut out), want);
+            prop_assert!(c.is_open());
+        }
+
+        /// Garbage after the upgrade, cut anywhere, with a send that fails
+        /// at a random point: never a panic; what the server sent before
+        /// the failure decodes, and ends with a close frame if anything
+        /// ended the connection; once killed the connection takes input and
+        /// timeouts without a panic.
+        #[test]
+        fn garbage_and_failed_sends_end_cleanly(
+            junk in proptest::collection::vec(any::<u8>(), 0..3000),
+            cuts in proptest::collection::vec(1usize..500, 1..20),
+            fail_after in 0usize..8,
+        ) {
+            let h = Arc::new(Log::default());
+            let mut ctx = ctx();
+            let (mut c, _) = open(&h, &mut ctx);
+            let mut rx = Receiver::new(ReceiverConfig::client());
+            let mut out = Vec::new();
+            let (mut at, mut i, mut sends) = (0, 0, 0);
+            while at < junk.len() {
+                let n = cuts[i % cuts.len()].min(junk.len() - at);
+                c.handle_data(&mut junk[at..at + n].to_vec(), &h, &mut ctx);
+                at += n;
+                i += 1;
+                if sends == fail_after && c.core.out.is_some() {
+                    let o = c.core.out.as_mut().unwrap();
+                    if o.queue.prepare(&mut o.op) {
+                        c.handle_sent(Err(libc::EPIPE), &mut ctx);
+                    }
+                } else {
+                    out.extend(send_some(&mut c, &mut ctx, 400));
+                }
+                sends += 1;
+            }
+            out.extend(take_output(&mut c, &mut ctx));
+            // Everything sent decodes; a close, if any, is the last frame.
+            let mut feed = rx.feed(&mut out);
+            let mut closed = false;
+            while let Some(ev) = feed.next_event() {
+                let ev = ev.map_err(|e| TestCaseError::fail(format!("server sent {e:?}")))?;
+                prop_assert!(!closed, "a frame after the close");
+                if let Event::Close(_) = ev {
+                    closed = true;
+                }
+            }
+            ctx.now_ms += 60_000;
+            c.handle_timeout(&h, &mut ctx);
+            c.handle_data(&mut b"\x81\x80more".to_vec(), &h, &mut ctx);
+            c.handle_eof(&h, &mut ctx);
+            let log = h.0.lock().unwrap();
+            let closes = log.iter().filter(|l| l.starts_with("close ")).count();
+            prop_assert!(closes <= 1, "on_close more than once: {:?}", *log);
+        }
+    }
+}
