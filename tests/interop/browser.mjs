@@ -2,16 +2,29 @@
 // /usr/bin/chromium, driven by playwright-core; no browser download).
 //
 // Usage: node browser.mjs ws://127.0.0.1:PORT/
+//        RINGWS_TEST_CERT=server.pem node browser.mjs wss://127.0.0.1:PORT/
+// Over wss the browser is told to accept exactly that certificate's key
+// (--ignore-certificate-errors-spki-list): a real TLS handshake, with the
+// server's key pinned instead of a CA in a system store.
 // A page opens a WebSocket, echoes text with emoji and CJK, a 1 MiB binary
 // message, 200 messages in a burst (in order), and closes with 1000 cleanly.
 // Records what ws.extensions and ws.protocol report. Prints one JSON object.
 import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { X509Certificate, createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const url = process.argv[2];
+
+// The SHA-256 of the test certificate's public key, for Chromium's pin list.
+function spkiPin() {
+  const pem = process.env.RINGWS_TEST_CERT;
+  if (!pem) return [];
+  const spki = new X509Certificate(readFileSync(pem)).publicKey.export({ type: 'spki', format: 'der' });
+  return [`--ignore-certificate-errors-spki-list=${createHash('sha256').update(spki).digest('base64')}`];
+}
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const profile = mkdtempSync(join(tmpdir(), 'ringws-chromium-'));
 // The page comes from a loopback HTTP server, as a real app page would: a
@@ -31,7 +44,8 @@ try {
     executablePath,
     headless: true,
     timeout: 60000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
+      ...spkiPin()],
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (m) => consoleLines.push(m.text()));
