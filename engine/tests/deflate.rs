@@ -562,7 +562,9 @@ both_backends!(dedicated_streams_are_charged_to_the_budget, |backend| {
         c.send_compressed(OpCode::Text, t.as_bytes(), 1);
         assert_eq!(c.recv(), Got::Text(t, true));
     }
-    let want = base + 8 * DEDICATED_STREAMS;
+    // `base` may include a few bytes the plain connection held at that
+    // moment (a partial read): allow 1 KiB; a missing charge is 2.5 MB.
+    let want = base + 8 * DEDICATED_STREAMS - 1024;
     let used = budget_when(&h, |n| n >= want);
     assert!(
         used >= want,
